@@ -1,0 +1,1 @@
+"""zooserve: the image-classification canon served in production."""
