@@ -1,0 +1,42 @@
+"""Shared fixtures: the real test photographs in tests/data, and formats derived from them."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+DATA = Path(__file__).parent / "data"
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def photo(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def derived_images() -> dict[str, bytes]:
+    """Formats the photographs do not cover, made from them: GIF, TIFF, 16-bit PNG, EXIF-rotated JPEG."""
+    cat = Image.open(DATA / "chelsea.png").convert("RGB")
+    frames = [cat, cat.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    grey16 = np.asarray(cat.convert("L"), dtype=np.uint16) * 257  # full 16-bit range
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    return {
+        "animated.gif": encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0),
+        "multipage.tiff": encode(frames[0], "TIFF", save_all=True, append_images=frames[1:]),
+        "grey16.png": encode(Image.fromarray(grey16), "PNG"),
+        "palette.png": encode(cat.convert("P"), "PNG"),
+        "rotated.jpg": encode(cat, "JPEG", exif=exif.tobytes()),
+    }
