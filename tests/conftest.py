@@ -40,3 +40,18 @@ def derived_images() -> dict[str, bytes]:
         "palette.png": encode(cat.convert("P"), "PNG"),
         "rotated.jpg": encode(cat, "JPEG", exif=exif.tobytes()),
     }
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def torchserve_ports():
+    from server.torchserve import TorchServePorts
+
+    return TorchServePorts(*(free_port() for _ in range(5)))

@@ -1,0 +1,1 @@
+"""Builds TorchServe model archives (model_store/*.mar) from the zoo registry."""

@@ -1,0 +1,67 @@
+"""Archives: every registry entry packs into a .mar with the one handler and its own config."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+import yaml
+
+from server.store.__main__ import main as store_cli
+from server.store.build import ArchiveOptions, build_archive
+from server.zoo import create_model, list_models
+from server.zoo.weights import save_weights
+
+
+def archive_config(path) -> dict:
+    with zipfile.ZipFile(path) as archive:
+        return yaml.safe_load(archive.read("model-config.yaml"))
+
+
+def test_every_registry_entry_has_a_buildable_archive(tmp_path, capsys):
+    assert store_cli(["build", "--all", "--store", str(tmp_path)]) == 0
+    assert "archive(s) written" in capsys.readouterr().out
+    for name in list_models():
+        path = tmp_path / f"{name}.mar"
+        with zipfile.ZipFile(path) as archive:
+            files = set(archive.namelist())
+        assert {"zoo_handler.py", "model-config.yaml", "MAR-INF/MANIFEST.json"} <= files, name
+        assert not any(f.endswith(".safetensors") for f in files), f"{name}: fixed-seed archives carry no weights"
+        config = archive_config(path)
+        assert config["zoo"]["model"] == name and config["zoo"]["weights"] == "fixed-seed"
+        assert config["batchSize"] >= 1 and config["minWorkers"] == config["maxWorkers"] == 1
+        assert path.stat().st_size < 64 * 1024, "an archive without weights stays small"
+
+
+def test_if_missing_skips_existing_archives(tmp_path, capsys):
+    store_cli(["build", "resnet18", "--store", str(tmp_path)])
+    capsys.readouterr()
+    assert store_cli(["build", "resnet18", "squeezenet1_0", "--if-missing", "--store", str(tmp_path)]) == 0
+    assert "1 archive(s) written" in capsys.readouterr().out
+
+
+def test_given_weights_are_checked_and_carried(tmp_path):
+    weights = save_weights(create_model("squeezenet1_0", seed=5), tmp_path / "trained.safetensors")
+    path = build_archive("squeezenet1_0", tmp_path / "store", ArchiveOptions(weights={"squeezenet1_0": weights}))
+    with zipfile.ZipFile(path) as archive:
+        assert "weights.safetensors" in archive.namelist()
+    zoo = archive_config(path)["zoo"]
+    assert zoo["weights"] == "file" and zoo["weights_file"] == "weights.safetensors"
+
+
+def test_weights_of_another_model_are_refused_at_build(tmp_path):
+    weights = save_weights(create_model("squeezenet1_0"), tmp_path / "sq.safetensors")
+    with pytest.raises(ValueError, match="weights do not match the model"):
+        build_archive("resnet18", tmp_path / "store", ArchiveOptions(weights={"resnet18": weights}))
+    assert not (tmp_path / "store" / "resnet18.mar").exists()
+
+
+def test_unknown_name_is_refused_with_close_matches(tmp_path, capsys):
+    assert store_cli(["build", "resnet19", "--store", str(tmp_path)]) == 2
+    assert "unknown model 'resnet19'; did you mean resnet18" in capsys.readouterr().err
+
+
+def test_batch_settings_reach_the_archive(tmp_path):
+    path = build_archive("resnet18", tmp_path, ArchiveOptions(batch_size=8, max_batch_delay_ms=10))
+    config = archive_config(path)
+    assert (config["batchSize"], config["maxBatchDelay"]) == (8, 10)
