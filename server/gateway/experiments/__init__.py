@@ -1,0 +1,1 @@
+"""A/B experiments: config, assignment, statistics, records, reports and guardrails."""
