@@ -27,7 +27,7 @@ PAPER = Paper(
         library_id="torchvision.models.DenseNet(growth_rate=32, block_config=(6, 12, 64, 48))",
         fidelity="library",
         preprocess=imagenet_preprocess(224, 0.875),
-        params_note="The paper states no parameter count for DenseNet-264 (Figure 3 plots 121 to 201 only).",
+        params_note="The paper states no parameter count for DenseNet-264 in its text or tables.",
     )
 )
 def densenet264(pretrained: bool = False) -> nn.Module:

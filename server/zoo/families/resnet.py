@@ -47,7 +47,8 @@ def _info(name: str, depth: int, weights, flops: float, **kwargs) -> ModelInfo:
         11.3e9,
         seed_name="ResNet",
         seed_result="96.43 top-5 is the ILSVRC 2015 ensemble of six networks (Table 5, 3.57% top-5 error on the "
-        "test set); the best single model, ResNet-152, reaches 19.38/4.49 top-1/top-5 error, 10-crop (Table 4)",
+        "test set); the best single model, ResNet-152, reaches 19.38/4.49 top-1/top-5 error with multi-scale "
+        "fully-convolutional testing (Table 4), 21.43/5.71 with 10-crop testing (Table 3)",
     )
 )
 def resnet152(pretrained: bool = False) -> nn.Module:

@@ -32,7 +32,7 @@ PAPER = Paper(
         fidelity_note="Not the seed's 164-layer SE network (in no library); the 2x network of Table 5.",
         preprocess=torchvision_preprocess(ShuffleNet_V2_X2_0_Weights.IMAGENET1K_V1),
         paper_macs=Figure(value=591e6, where="Table 8 (MFLOPs)"),
-        params_note="The paper states complexity in MFLOPs; the 2x network's parameters are not stated.",
+        paper_params=Figure(value=7.4e6, where="Table 5 (number of weights, 2x column)"),
         pretrained=Pretrained(library="torchvision", ref="ShuffleNet_V2_X2_0_Weights.IMAGENET1K_V1"),
     )
 )

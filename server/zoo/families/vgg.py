@@ -23,7 +23,7 @@ PAPER = Paper(
         paper=PAPER,
         variant="VGG-19 (configuration E, Table 1), no batch normalization",
         seed_result="76.3/93.2 is the ensemble of configurations D and E with multi-crop and dense evaluation "
-        "(Table 7, 23.7/6.8 error); the best single model, E, reaches 24.4/7.1 (Table 5)",
+        "(Table 6, repeated in Table 7: 23.7/6.8 error); the best single model, E, reaches 24.4/7.1 (Table 5)",
         source="torchvision",
         library_id="torchvision.models.vgg19",
         fidelity="library",
