@@ -22,7 +22,11 @@ system-deps:
 serve: venv system-deps
 	$(PY) -m server.zoo list
 
-test: venv system-deps
+# the tests also start a real PostgreSQL and a real Prometheus (Debian packages)
+TEST_DEBS := postgresql prometheus
+
+test: venv
+	scripts/system-deps.sh $(TEST_DEBS)
 	$(PY) -m pytest
 
 catalog: venv

@@ -37,8 +37,8 @@ class Comparison:
     """Treatment minus control, with a confidence interval and a two-sided p-value."""
 
     difference: float
-    low: float
-    high: float
+    low: float | None  # None: too little data for an interval
+    high: float | None
     p_value: float
 
 
@@ -59,7 +59,7 @@ def latency_comparison(treatment: list[float], control: list[float], confidence:
     """Difference of medians, a Mann-Whitney U two-sided p-value, and a normal-approximation interval
     for the difference of medians (from the order statistics' standard errors)."""
     if len(treatment) < 2 or len(control) < 2:
-        return Comparison(0.0, -math.inf, math.inf, 1.0)
+        return Comparison(0.0, None, None, 1.0)
     p_value = float(scipy_stats.mannwhitneyu(treatment, control, alternative="two-sided").pvalue)
     med_t, med_c = _median(treatment), _median(control)
     half = z_value(confidence) * math.hypot(_median_se(treatment), _median_se(control))
