@@ -17,6 +17,8 @@ def class_names(label_set: LabelSet) -> tuple[str, ...]:
         from torchvision.models._meta import _IMAGENET_CATEGORIES
 
         names = tuple(_IMAGENET_CATEGORIES)
+    elif label_set == "digits":
+        names = tuple(str(digit) for digit in range(10))
     else:
         names = tuple(_DATA.joinpath(f"{label_set.replace('-', '')}.txt").read_text().split())
     if len(names) != NUM_CLASSES[label_set]:

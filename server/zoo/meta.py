@@ -13,7 +13,7 @@ from .seed import seed_rows
 
 Source = Literal["torchvision", "timm", "pytorchcv", "ours"]
 Fidelity = Literal["library", "paper", "reconstructed"]
-LabelSet = Literal["imagenet-1k", "cifar-10", "cifar-100"]
+LabelSet = Literal["imagenet-1k", "cifar-10", "cifar-100", "digits"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -24,7 +24,7 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2762)
 
-NUM_CLASSES = {"imagenet-1k": 1000, "cifar-10": 10, "cifar-100": 100}
+NUM_CLASSES = {"imagenet-1k": 1000, "cifar-10": 10, "cifar-100": 100, "digits": 10}
 
 
 class _Frozen(BaseModel):
@@ -68,6 +68,11 @@ def cifar_preprocess(label_set: LabelSet) -> Preprocess:
     """CIFAR networks see the whole image shrunk to 32x32, normalized with the data set's statistics."""
     mean, std = (CIFAR10_MEAN, CIFAR10_STD) if label_set == "cifar-10" else (CIFAR100_MEAN, CIFAR100_STD)
     return Preprocess(input_size=(3, 32, 32), crop_pct=1.0, mean=mean, std=std)
+
+
+def digits_preprocess() -> Preprocess:
+    """Handwritten digits (scikit-learn's 8x8 set, sent as greyscale images) enlarged to 32x32."""
+    return Preprocess(input_size=(3, 32, 32), crop_pct=1.0, mean=(0.3,) * 3, std=(0.4,) * 3)
 
 
 class Pretrained(_Frozen):

@@ -1,0 +1,1 @@
+"""Demonstrations that use real trained models (the A/B demo on handwritten digits)."""
