@@ -94,3 +94,16 @@ def test_guardrails_wait_for_enough_requests():
     a = variant_figures(EXPERIMENT, rows_for("a", "resnet50", 50, 0.75, 0.0, 30, 10), "a")
     b = variant_figures(EXPERIMENT, rows_for("b", "mobilenet_v2", 50, 0.75, 0.9, 30, 11), "b")
     assert guardrails.check(EXPERIMENT, b, a) is None
+
+
+def test_html_report_shows_the_figures_and_the_verdict():
+    from server.gateway.experiments.page import render
+
+    a = rows_for("a", "resnet50", 300, 0.76, 0.01, 40, 12)
+    b = rows_for("b", "mobilenet_v2", 300, 0.60, 0.01, 20, 13)
+    report = build_report(EXPERIMENT, a + b, {"weights": {"a": 1, "b": 0}, "stopped": {"b": "too <slow>"}})
+    html = render(report)
+    assert html.startswith("<!doctype html>") and "<svg" in html
+    assert "b worse than a: accuracy" in html
+    assert "stopped: too &lt;slow&gt;" in html, "text from data is escaped"
+    assert f"{report['variants'][0]['accuracy']:.1%}" in html
