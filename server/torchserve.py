@@ -49,9 +49,12 @@ def read_properties(path: Path) -> dict[str, str]:
     return props
 
 
-def write_config(workdir: Path, ports: TorchServePorts, model_store: Path, **extra: str) -> Path:
-    """The repo's TorchServe config with these ports and this store, written into ``workdir``."""
-    props = read_properties(CONFIG_TEMPLATE) | ports.overrides() | {"model_store": str(model_store)} | extra
+def write_config(workdir: Path, ports: TorchServePorts, model_store: Path, template: Path | None = CONFIG_TEMPLATE,
+                 **extra: str) -> Path:
+    """The repo's TorchServe config (or, with ``template=None``, TorchServe's own defaults) with these ports
+    and this store, written into ``workdir``."""
+    base = read_properties(template) if template else {"metrics_mode": "prometheus", "enable_model_api": "true"}
+    props = base | ports.overrides() | {"model_store": str(model_store)} | extra
     path = workdir / "config.properties"
     path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
     return path
@@ -77,7 +80,9 @@ class TorchServeKeys:
 class TorchServe:
     """A TorchServe process running in its own working directory (where it writes its key file and logs)."""
 
-    def __init__(self, workdir: Path, model_store: Path, ports: TorchServePorts | None = None, **config: str):
+    def __init__(self, workdir: Path, model_store: Path, ports: TorchServePorts | None = None,
+                 template: Path | None = CONFIG_TEMPLATE, **config: str):
+        self.template = template
         self.workdir = Path(workdir)
         self.model_store = Path(model_store)
         self.ports = ports or TorchServePorts()
@@ -103,7 +108,7 @@ class TorchServe:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "key_file.json").unlink(missing_ok=True)
         (self.workdir / "tmp").mkdir(exist_ok=True)
-        config = write_config(self.workdir, self.ports, self.model_store, **self.config)
+        config = write_config(self.workdir, self.ports, self.model_store, self.template, **self.config)
         bin_dir = Path(sys.executable).parent
         env = os.environ | {
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",  # workers use this Python

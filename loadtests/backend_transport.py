@@ -1,0 +1,88 @@
+"""Which transport should the gateway use to reach TorchServe: pooled keep-alive HTTP or gRPC?
+
+Runs the gateway's own backend client (server/gateway/backend.py, ``protocol="http"`` or ``"grpc"``)
+against a real TorchServe, in alternating rounds so that both see the same machine load, and prints
+throughput and latency per transport and concurrency. The model defaults to resnet8_digits (about 2 ms
+a forward pass), so that what differs is the transport and not the network.
+
+    .venv/bin/python loadtests/backend_transport.py [--model resnet8_digits] [--requests 200] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from server.gateway.backend import TorchServeBackend  # noqa: E402
+from server.gateway.settings import BackendSettings  # noqa: E402
+from server.store.build import ArchiveOptions, build_archive  # noqa: E402
+from server.torchserve import TorchServe  # noqa: E402
+from tests.conftest import torchserve_ports  # noqa: E402
+
+
+async def burst(backend: TorchServeBackend, model: str, image: bytes, requests: int, concurrency: int):
+    """``requests`` predictions from ``concurrency`` clients; (requests per second, latencies in s)."""
+    latencies: list[float] = []
+
+    async def client(count: int) -> None:
+        for _ in range(count):
+            started = time.perf_counter()
+            await backend.predict(model, None, image, None, timeout=60)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(requests // concurrency) for _ in range(concurrency)))
+    return len(latencies) / (time.perf_counter() - started), latencies
+
+
+async def compare(torchserve: TorchServe, args: argparse.Namespace) -> None:
+    settings = BackendSettings(inference_url=torchserve.inference_url, management_url=torchserve.management_url,
+                               grpc_address=f"127.0.0.1:{torchserve.ports.grpc_inference}", key_dir=torchserve.workdir)
+    backends = {p: TorchServeBackend("bench", settings, p) for p in ("http", "grpc")}
+    await backends["http"].register(args.model, 600)
+    for name in args.images:
+        image = (ROOT / "tests" / "data" / name).read_bytes()
+        for concurrency in args.concurrency:
+            results: dict[str, list] = {p: [] for p in backends}
+            for backend in backends.values():  # warm-up: connections, channel, worker caches
+                await burst(backend, args.model, image, 20, concurrency)
+            for _ in range(args.rounds):
+                for protocol, backend in backends.items():
+                    results[protocol].append(await burst(backend, args.model, image, args.requests, concurrency))
+            for protocol, rounds in results.items():
+                throughput = statistics.median(r[0] for r in rounds)
+                latencies = sorted(x for r in rounds for x in r[1])
+                p50, p99 = (latencies[int(len(latencies) * q)] * 1000 for q in (0.5, 0.99))
+                print(f"| {args.model} | {name} ({len(image) // 1024} KiB) | {concurrency} | {protocol} | "
+                      f"{throughput:.1f} | {p50:.1f} | {p99:.1f} |", flush=True)
+    for backend in backends.values():
+        await backend.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="resnet8_digits")
+    parser.add_argument("--images", nargs="+", default=["chelsea.jpg", "astronaut.png"])
+    parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--requests", type=int, default=200, help="per round, transport and concurrency")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
+        store = Path(tmp) / "store"
+        build_archive(args.model, store, ArchiveOptions())
+        with TorchServe(Path(tmp) / "torchserve", store, torchserve_ports()) as torchserve:
+            print("| model | image | clients | transport | requests/s (median of rounds) | p50 ms | p99 ms |")
+            print("| --- | --- | --- | --- | --- | --- | --- |")
+            asyncio.run(compare(torchserve, args))
+
+
+if __name__ == "__main__":
+    main()

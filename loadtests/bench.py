@@ -1,0 +1,155 @@
+"""``make bench``: for each network, the limit, our stack and (for the reference networks) stock TorchServe,
+side by side in one run, written to loadtests/results/<timestamp>/ and docs/benchmarks.md.
+
+    python -m loadtests.bench [--models a,b] [--duration S] [--concurrency N] [--no-docs]
+
+(a) the limit: the bare model in a tight loop on this machine, decode and preprocessing included, at its
+best batch size, channels_last, float32, the same torch threads as a serving worker (all cores);
+(b) our stack (TorchServe with the zoo handler + the gateway) under locust, closed loop, users stepped up
+until throughput stops growing; the same load straight at our TorchServe gives the gateway's overhead;
+(c) stock TorchServe (built-in image_classifier handler) on the same weights and load, at its default
+settings and with one worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+from tqdm import tqdm
+
+from server.handler.bench import throughput
+from server.store.build import ArchiveOptions, build_archive
+from server.torchserve import TorchServe, TorchServeKeys, TorchServePorts
+from server.zoo import list_models
+
+from .report import describe_machine, write_docs
+from .runner import run_locust, saturate, start_stack
+from .stock import build_stock_archive, stock_supported
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "loadtests" / "results"
+REFERENCE = ("resnet18", "resnet50", "mobilenet_v2")
+PORTS = {"rest": 18400, "grpc": 18451, "ts_inference": 18480, "ts_management": 18481, "ts_metrics": 18482,
+         "ts_grpc": 18470, "ts_grpc_management": 18471}
+STOCK_PORTS = TorchServePorts(18580, 18581, 18582, 18570, 18571)
+
+
+def limit(name: str, seconds: float) -> tuple[float, int]:
+    """Best images/s over batch sizes 1-8 in a tight loop, and the batch size that gave it."""
+    rates = {batch: throughput(name, batch, seconds) for batch in (1, 2, 4, 8)}
+    best = max(rates, key=rates.get)
+    return rates[best], best
+
+
+def bench_ours(names: list[str], args, out: Path, workdir: Path) -> dict[str, dict]:
+    store = workdir / "store"
+    for name in names:
+        build_archive(name, store, ArchiveOptions())
+    ts_dir = workdir / "torchserve"
+    stack = start_stack(store, ts_dir, PORTS, names)
+    host, results = f"http://127.0.0.1:{PORTS['rest']}", {}
+    try:
+        token = TorchServeKeys.read(ts_dir).inference
+        for name in tqdm(names, desc="our stack", unit="model"):
+            warm = httpx.post(f"{host}/predict/{name}", content=(ROOT / "tests/data/chelsea.jpg").read_bytes(),
+                              headers={"Content-Type": "image/jpeg"}, timeout=1800)
+            warm.raise_for_status()  # loads the model before anything is timed
+            best, steps = saturate(lambda u: run_locust(host, name, "rest", u, args.duration, out / f"{name}_rest_u{u}"),
+                                   args.concurrency)
+            direct = run_locust(f"http://127.0.0.1:{PORTS['ts_inference']}", name, "torchserve", best.users,
+                                args.duration, out / f"{name}_direct_u{best.users}", token=token)
+            results[name] = {"ours": best.as_dict(), "steps": [s.as_dict() for s in steps], "direct": direct.as_dict()}
+            if name in REFERENCE:
+                grpc_run = run_locust(host, name, "grpc", best.users, args.duration, out / f"{name}_grpc",
+                                      grpc_target=f"127.0.0.1:{PORTS['grpc']}")
+                results[name]["grpc"] = grpc_run.as_dict()
+    finally:
+        stack.send_signal(signal.SIGINT)
+        stack.wait(120)
+    return results
+
+
+def bench_stock(names: list[str], args, out: Path, workdir: Path) -> dict[str, dict]:
+    store = workdir / "stock_store"
+    for name in names:
+        build_stock_archive(name, store)
+    results = {}
+    with TorchServe(workdir / "stock_ts", store, STOCK_PORTS, template=None) as ts:
+        keys = ts.keys()
+        management = httpx.Client(base_url=ts.management_url, timeout=600,
+                                  headers={"Authorization": f"Bearer {keys.management}"})
+        for name in tqdm(names, desc="stock TorchServe", unit="model"):
+            # TorchServe's default for models it loads at start-up: one worker per core
+            management.post("/models", params={"url": f"{name}.mar", "synchronous": "true",
+                                               "initial_workers": os.cpu_count()}).raise_for_status()
+            workers = len(management.get(f"/models/{name}").json()[0]["workers"])
+            run = lambda u, tag: run_locust(ts.inference_url, name, "torchserve", u, args.duration,  # noqa: E731
+                                            out / f"{name}_stock_{tag}_u{u}", token=keys.inference)
+            default, _ = saturate(lambda u: run(u, "default"), args.concurrency)
+            management.put(f"/models/{name}", params={"min_worker": 1, "max_worker": 1, "synchronous": "true"})
+            one, _ = saturate(lambda u: run(u, "1worker"), args.concurrency)
+            results[name] = {"default_workers": workers, "default": default.as_dict(), "one_worker": one.as_dict()}
+            management.delete(f"/models/{name}")
+    return results
+
+
+def summarize(names, limits, ours, stock) -> list[dict]:
+    rows = []
+    for name in names:
+        mine, direct = ours[name]["ours"], ours[name]["direct"]
+        limit_rps, batch = limits[name]
+        row = {
+            "name": name, "rps": mine["rps"], "p50_ms": mine["p50_ms"], "p95_ms": mine["p95_ms"],
+            "p99_ms": mine["p99_ms"], "failures": mine["failures"], "users": mine["users"],
+            "limit_rps": limit_rps, "limit_batch": batch, "ratio_to_limit": mine["rps"] / limit_rps,
+            "direct_rps": direct["rps"], "gateway_overhead_p50_ms": mine["p50_ms"] - direct["p50_ms"],
+            "loadgen_cpu_share": mine["loadgen_cpu_share"],
+        }
+        if "grpc" in ours[name]:
+            row["grpc_rps"], row["grpc_p50_ms"] = ours[name]["grpc"]["rps"], ours[name]["grpc"]["p50_ms"]
+        if name in stock:
+            row["stock_rps"] = stock[name]["default"]["rps"]
+            row["stock_default_workers"] = stock[name]["default_workers"]
+            row["stock_best_rps"] = max(stock[name]["default"]["rps"], stock[name]["one_worker"]["rps"])
+            row["ratio_to_stock"] = mine["rps"] / row["stock_rps"] if row["stock_rps"] else None
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--models", default="", help="comma-separated names (default: every seed model + refs)")
+    parser.add_argument("--duration", type=float, default=20, help="seconds per locust run")
+    parser.add_argument("--concurrency", type=int, default=0, help="fixed users (default: found by stepping)")
+    parser.add_argument("--limit-seconds", type=float, default=8)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--no-docs", action="store_true", help="do not regenerate docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    names = [n for n in args.models.split(",") if n] or sorted(set(list_models(seed_only=True)) | set(REFERENCE))
+    out = args.results / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out.mkdir(parents=True)
+    started = time.time()
+    limits = {name: limit(name, args.limit_seconds) for name in tqdm(names, desc="limits", unit="model")}
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
+        ours = bench_ours(names, args, out, Path(tmp))
+        stock = bench_stock([n for n in names if stock_supported(n)], args, out, Path(tmp))
+    summary = {"machine": describe_machine(), "started": started, "seconds": time.time() - started,
+               "duration_s": args.duration, "models": summarize(names, limits, ours, stock),
+               "details": {"ours": ours, "stock": stock}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if not args.no_docs:
+        write_docs(summary, out)
+    print(f"results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
