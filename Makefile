@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv system-deps serve test catalog docs clean
+.PHONY: venv system-deps serve test bench catalog docs clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,10 @@ venv: $(STAMP)
 system-deps:
 	scripts/system-deps.sh
 
-# For now serving prints the catalog of architectures; TorchServe and the gateway follow.
+# TorchServe and the gateway together (REST 127.0.0.1:8000, gRPC 127.0.0.1:50051); Ctrl-C stops both.
+# Archives missing from model_store/ are built first.
 serve: venv system-deps
-	$(PY) -m server.zoo list
+	$(PY) -m server.serve
 
 # the tests also start a real PostgreSQL and a real Prometheus (Debian packages)
 TEST_DEBS := postgresql prometheus
@@ -28,6 +29,13 @@ TEST_DEBS := postgresql prometheus
 test: venv
 	scripts/system-deps.sh $(TEST_DEBS)
 	$(PY) -m pytest
+
+# make bench [MODELS=a,b] [DURATION=seconds per run] [CONCURRENCY=users; default: found by stepping]
+MODELS ?=
+DURATION ?= 20
+CONCURRENCY ?= 0
+bench: venv system-deps
+	$(PY) -m loadtests.bench --models "$(MODELS)" --duration $(DURATION) --concurrency $(CONCURRENCY)
 
 catalog: venv
 	$(PY) -m server.zoo list

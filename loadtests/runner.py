@@ -71,7 +71,9 @@ def _read_stats(csv_prefix: Path, users: int, cpu_share: float) -> LoadResult:
         raise RuntimeError(f"locust sent no request in {csv_prefix}: see its failures and exceptions CSVs")
     requests, failures = int(row["Request Count"]), int(row["Failure Count"])
     return LoadResult(
-        users=users, rps=float(row["Requests/s"]) * (requests - failures) / requests,  # answered correctly p50_ms=float(row["50%"]), p95_ms=float(row["95%"]),
+        # only correct answers count towards throughput
+        users=users, rps=float(row["Requests/s"]) * (requests - failures) / requests,
+        p50_ms=float(row["50%"]), p95_ms=float(row["95%"]),
         p99_ms=float(row["99%"]), requests=requests, failures=failures,
         loadgen_cpu_share=round(cpu_share, 4),
     )

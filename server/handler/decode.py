@@ -1,10 +1,12 @@
 """Image bytes to an RGB uint8 tensor (3, H, W), with a clear error for anything that is not a usable image.
 
 The header is read first with PIL (lazy: no pixels decoded) to learn the format and the size, so a
-decompression bomb is refused before any memory is spent on it. Formats that ``torchvision.io`` decodes
-natively (JPEG, PNG, WebP, GIF) are decoded by it: in our measurement (docs/handler.md) it is faster than
-PIL and gives a tensor without a copy. Everything else that PIL reads (BMP, TIFF, 16-bit PNG, CMYK
-JPEG, palette images) goes through PIL.
+decompression bomb is refused before any memory is spent on it. JPEG and WebP are decoded by
+``torchvision.io``: in our measurement (docs/handler.md) it is faster than PIL and gives a tensor
+without a copy. PNG is not: torchvision's PNG decoder crashes the whole process (SIGSEGV in libpng) on
+damaged image data, which in TorchServe kills the worker for every request in its batch; PIL raises an
+error instead (tests/handler/test_decode.py fuzzes both). Everything else PIL reads (PNG, GIF, BMP,
+TIFF) goes through PIL.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from torchvision.transforms.v2.functional import to_dtype
 
 # formats we accept, by PIL's name for them
 SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF"})
-# formats torchvision.io decodes itself; MPO is a JPEG with extra frames
-TORCHVISION_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF"})
+# formats torchvision.io decodes for us (MPO is a JPEG with extra frames); not PNG, see above
+TORCHVISION_FORMATS = frozenset({"JPEG", "MPO", "WEBP"})
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 megapixels; the largest photograph a phone takes is ~200M, bombs more
 MIN_SIDE = 2  # a 1-pixel-wide image carries no picture to classify
 

@@ -92,3 +92,33 @@ def test_pixel_cap_is_checked_before_decoding():
     assert read_header(photo("chelsea.jpg"), max_pixels=135_300).width == 451
     with pytest.raises(ImageError, match="image too large"):
         read_header(photo("chelsea.jpg"), max_pixels=135_299)
+
+
+def _damaged(data: bytes, seed: int) -> bytes:
+    import random
+
+    rng = random.Random(seed)
+    damaged = bytearray(data)
+    start = rng.randrange(100, len(data) - 400)
+    for i in range(start, start + rng.randrange(10, 300)):
+        damaged[i] = rng.randrange(256)
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize("name", ["chelsea.png", "chelsea.jpg", "chelsea_progressive.jpg", "coffee.webp"])
+def test_damaged_images_never_crash_the_process(name, tmp_path):
+    """Damaged files are decoded in a child process: an ImageError is fine, a crash (a signal) is not."""
+    import subprocess
+    import sys
+
+    for seed in range(8):
+        (tmp_path / f"{seed}.bin").write_bytes(_damaged(photo(name), seed))
+    code = (
+        "import sys, pathlib\nfrom server.handler.decode import decode, ImageError\n"
+        "for path in sorted(pathlib.Path(sys.argv[1]).glob('*.bin')):\n"
+        "    print(path.name, flush=True)\n"
+        "    try:\n        decode(path.read_bytes())\n    except ImageError:\n        pass\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+    last = result.stdout.split()[-1:] or ["-"]
+    assert result.returncode == 0, f"{name}: exit {result.returncode} while decoding {last[0]}: {result.stderr[-300:]}"

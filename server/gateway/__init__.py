@@ -1,0 +1,1 @@
+"""The gateway: REST and gRPC in front of TorchServe, through one core (docs/gateway.md)."""

@@ -1,0 +1,238 @@
+"""The one data path. REST and gRPC (and the Open Inference Protocol later) parse their own wire format,
+call ``Gateway.predict`` / ``list_models`` / ``get_model`` / ``ready``, and map the typed errors back.
+
+A prediction: check the name against the catalog, the version, topk and the image header (so nothing
+malformed reaches TorchServe) -> take a slot of the model's in-flight cap -> route to the model's backend
+-> load the model there if needed -> call it within the deadline -> count it in the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from server.handler.decode import ImageError, read_header
+
+from .backend import ModelNotRegistered, TorchServeBackend
+from .catalog import Catalog
+from .deadline import Deadline
+from .errors import BackendError, BadRequest, DeadlineExceeded, GatewayError, Overloaded, TooLarge, from_status
+from .metrics import UNKNOWN_MODEL, Metrics
+from .models import ModelManager
+from .settings import Settings, valid_version
+
+log = logging.getLogger(__name__)
+READY_TIMEOUT_S = 2.0
+CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # anything else is replaced, never echoed
+
+
+def request_id(given: str | None) -> str:
+    """The client's request id when it is a sane token, else a fresh one."""
+    return given if given and CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+ImageReader = Callable[[], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    model: str
+    # the image, or how to read it: a transport that streams its body (REST) reads it only for a known model
+    image: bytes | ImageReader
+    route: str  # the transport, for the metrics: "rest", "grpc"
+    version: str | None = None
+    topk: int | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    timeout_s: float | None = None  # the client's own deadline, when it has one (gRPC)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Timings:
+    total_ms: float
+    backend_ms: float
+    load_ms: float
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    request_id: str
+    model: str
+    version: str
+    weights: str
+    pretrained: bool
+    label_set: str
+    predictions: list[Prediction]
+    timings: Timings
+
+
+class Gateway:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.catalog = Catalog()
+        self.metrics = Metrics()
+        self.backends = {
+            name: TorchServeBackend(name, backend, settings.backend_protocol)
+            for name, backend in settings.backends.items()
+        }
+        self.models = {name: ModelManager(b, settings, self.catalog, self.metrics) for name, b in self.backends.items()}
+        self._in_flight: Counter[str] = Counter()
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(backend.aclose() for backend in self.backends.values()))
+
+    # --- predictions ---
+
+    async def predict(self, request: PredictRequest) -> PredictResult:
+        started = time.perf_counter()
+        label = request.model if request.model in self.catalog else UNKNOWN_MODEL
+        status = 500
+        try:
+            result = await self._predict(request, started)
+            status = 200
+            return result
+        except GatewayError as error:
+            status = error.status
+            raise
+        finally:
+            self.metrics.requests.labels(label, request.route, str(status)).inc()
+            self.metrics.request_duration.labels(label).observe(time.perf_counter() - started)
+
+    async def _predict(self, request: PredictRequest, started: float) -> PredictResult:
+        info = self.catalog.info(request.model)  # NotFound with close matches, before the body is even read
+        if not isinstance(request.image, bytes):
+            request = replace(request, image=await request.image())
+        self.metrics.body_bytes.observe(len(request.image))
+        self._validate(request, info.num_classes)
+        deadline = Deadline(min(self.settings.request_timeout_s, request.timeout_s or float("inf")))
+        with self._slot(request.model):
+            try:
+                reply, backend_s, load_s = await self._call_backend(request, deadline)
+            except DeadlineExceeded as error:
+                if error.code != DeadlineExceeded.default_code:  # a more precise one (the model is still loading)
+                    raise
+                # one message wherever the time ran out: in the gateway, on the way, or inside TorchServe
+                raise DeadlineExceeded(
+                    f"no answer for {request.model!r} within the deadline of {deadline.seconds:g} s") from None
+        timings = Timings(round((time.perf_counter() - started) * 1000, 3), round(backend_s * 1000, 3),
+                          round(load_s * 1000, 3))
+        return _result(request.request_id, reply, timings)
+
+    @contextmanager
+    def _slot(self, model: str) -> Iterator[None]:
+        """One of the model's in-flight slots, or Overloaded when all are taken."""
+        cap = self.settings.max_in_flight_per_model
+        if self._in_flight[model] >= cap:
+            raise Overloaded(f"too many requests in flight for {model!r} (at most {cap}); "
+                             f"retry after {self.settings.retry_after_s} s", retry_after_s=self.settings.retry_after_s)
+        self._in_flight[model] += 1
+        self.metrics.in_flight.labels(model).inc()
+        try:
+            yield
+        finally:
+            self._in_flight[model] -= 1
+            self.metrics.in_flight.labels(model).dec()
+
+    def _validate(self, request: PredictRequest, num_classes: int) -> None:
+        """Everything checkable here is checked here: nothing malformed reaches TorchServe."""
+        if request.version is not None and not valid_version(request.version):
+            raise BadRequest(f"bad version {request.version[:80]!r}: letters, digits, '.', '_', '-' only",
+                             code="bad_version")
+        if request.topk is not None and not 1 <= request.topk <= num_classes:
+            raise BadRequest(f"topk must be a whole number from 1 to {num_classes}, not {str(request.topk)!r}",
+                             code="bad_topk")
+        self.check_body_size(len(request.image))
+        try:  # the handler's own header check: same errors, and bombs refused before any decoding
+            read_header(request.image, self.settings.max_pixels)
+        except ImageError as error:
+            raise from_status(error.status, error.code, error.message) from None
+
+    def check_body_size(self, size: int, complete: bool = True) -> None:
+        """Transports call this early too: with the declared size, or the size read so far (not complete)."""
+        limit = self.settings.max_body_bytes
+        if size > limit:
+            raise TooLarge(f"body too large: {size} bytes > limit of {limit} bytes" if complete
+                           else f"body too large: more than the limit of {limit} bytes")
+
+    async def _call_backend(self, request: PredictRequest, deadline: Deadline) -> tuple[dict, float, float]:
+        """The handler's answer, the seconds spent in backend calls and the seconds spent loading."""
+        name = self.settings.backend_for(request.model)
+        backend, models = self.backends[name], self.models[name]
+        backend_s = load_s = 0.0
+        for _ in range(2):  # a second time only when the backend lost the model
+            async with models.use(request.model, deadline) as loading:
+                load_s += loading
+                started = time.perf_counter()
+                try:
+                    reply = await backend.predict(request.model, request.version, request.image, request.topk,
+                                                  deadline.remaining())
+                except ModelNotRegistered:
+                    log.warning("backend %s lost %s; loading it again", name, request.model)
+                    models.forget(request.model)
+                    continue
+                finally:
+                    elapsed = time.perf_counter() - started
+                    backend_s += elapsed
+                    self.metrics.backend_duration.labels(request.model).observe(elapsed)
+                return reply, backend_s, load_s
+        raise BackendError(f"backend {name!r} does not keep {request.model!r} loaded")
+
+    # --- the catalog ---
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        loaded = await self._loaded()
+        return [self._describe(name, loaded) for name in self.catalog.names]
+
+    async def get_model(self, name: str) -> dict[str, Any]:
+        self.catalog.info(name)  # NotFound first: no backend call for a bad name
+        return self._describe(name, await self._loaded())
+
+    def _describe(self, name: str, loaded: set[str]) -> dict[str, Any]:
+        return self.catalog.entry(name) | {"loaded": name in loaded, "backend": self.settings.backend_for(name)}
+
+    async def _loaded(self) -> set[str]:
+        """Models loaded on their backends; a backend that cannot say counts as having none."""
+        async def of(models: ModelManager) -> list[str]:
+            try:
+                await models.sync(READY_TIMEOUT_S)
+            except GatewayError as error:
+                log.warning("cannot list the models of backend %s: %s", models.backend.name, error.message)
+                return []
+            return models.loaded
+
+        lists = await asyncio.gather(*(of(m) for m in self.models.values()))
+        return {name for names in lists for name in names}
+
+    # --- health ---
+
+    async def ready(self) -> dict[str, bool]:
+        """Whether each backend answers its /ping now."""
+        names = list(self.backends)
+        answers = await asyncio.gather(*(self.backends[n].ping(READY_TIMEOUT_S) for n in names))
+        return dict(zip(names, answers, strict=True))
+
+
+def _result(request_id: str, reply: dict[str, Any], timings: Timings) -> PredictResult:
+    try:
+        return PredictResult(
+            request_id=request_id, model=reply["model"], version=reply["version"], weights=reply["weights"],
+            pretrained=reply["pretrained"], label_set=reply["label_set"],
+            predictions=[Prediction(p["index"], p["label"], p["score"]) for p in reply["predictions"]],
+            timings=timings,
+        )
+    except (KeyError, TypeError) as error:
+        raise BackendError(f"backend answered without {error}") from None

@@ -1,0 +1,153 @@
+"""The REST transport: FastAPI routes that parse HTTP, call the core, and map its typed errors to statuses.
+
+Every answer carries X-Request-ID (the client's, when it sent a usable one); every error is JSON
+``{"error": {"code", "message"}}``, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from ..core import Gateway, PredictRequest, request_id
+from ..errors import GatewayError, NotFound, Overloaded
+from ..settings import VERSION_PATTERN
+from .body import IMAGE_FIELD, read_image
+from .schemas import ErrorResponse, Health, ModelEntry, ModelList, PredictResponse, Readiness
+
+log = logging.getLogger(__name__)
+REQUEST_ID_HEADER = "x-request-id"
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 404, 413, 415, 422, 429, 502, 503, 504)}
+IMAGE_BODY = {
+    "description": f"the image file as the body, or as the multipart form field `{IMAGE_FIELD}`",
+    "required": True,
+    "content": {
+        "image/*": {"schema": {"type": "string", "format": "binary"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": [IMAGE_FIELD],
+            "properties": {IMAGE_FIELD: {"type": "string", "format": "binary"}},
+        }},
+    },
+}
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (the client's X-Request-ID when usable) and echoes it in the answer."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == REQUEST_ID_HEADER.encode()), "")
+        scope.setdefault("state", {})["request_id"] = rid = request_id(given)
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER.encode(), rid.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def error_response(error: GatewayError) -> JSONResponse:
+    body: dict = {"code": error.code, "message": error.message}
+    if isinstance(error, NotFound) and error.close_matches:
+        body["close_matches"] = error.close_matches
+    headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, Overloaded) else None
+    return JSONResponse({"error": body}, status_code=error.status, headers=headers)
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def gateway_error(request: Request, error: GatewayError) -> JSONResponse:
+        return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        return _error(422, "invalid_request", f"invalid request: {problems}")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        code = {404: "no_such_route", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return _error(error.status_code, code, str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, error: Exception) -> JSONResponse:
+        rid = getattr(request.state, "request_id", "")
+        log.exception("internal error in request %s", rid)
+        # outside the request-id middleware (Starlette runs this handler outermost): add the header here
+        return _error(500, "internal", f"internal error (request id {rid})", {"X-Request-ID": rid})
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    app = FastAPI(
+        title="zooserve", version="1.0",
+        description="Every architecture of the image-classification canon, served through TorchServe.",
+    )
+    app.add_middleware(RequestIdMiddleware)
+    _install_error_handlers(app)
+    _install_routes(app, gateway)
+    return app
+
+
+def _install_routes(app: FastAPI, gateway: Gateway) -> None:
+    async def predict(request: Request, model: str, version: str | None, topk: int | None) -> PredictResponse:
+        result = await gateway.predict(PredictRequest(
+            model=model, image=lambda: read_image(request, gateway.check_body_size), route="rest",
+            version=version, topk=topk, request_id=request.state.request_id,
+        ))
+        return PredictResponse.model_validate(asdict(result))
+
+    topk_query = Query(default=None, description="how many classes to return (default 5)")
+
+    @app.post("/predict/{model}", response_model=PredictResponse, responses=ERRORS, tags=["predict"],
+              openapi_extra={"requestBody": IMAGE_BODY}, summary="Classify an image with the model's default version")
+    async def predict_default(request: Request, model: str, topk: int | None = topk_query) -> PredictResponse:
+        return await predict(request, model, None, topk)
+
+    @app.post("/predict/{model}/{version}", response_model=PredictResponse, responses=ERRORS, tags=["predict"],
+              openapi_extra={"requestBody": IMAGE_BODY}, summary="Classify an image with one version of the model")
+    async def predict_version(request: Request, model: str, version: str = Path(pattern=VERSION_PATTERN),
+                              topk: int | None = topk_query) -> PredictResponse:
+        return await predict(request, model, version, topk)
+
+    @app.get("/models", response_model=ModelList, tags=["catalog"], summary="Every architecture served")
+    async def list_models() -> ModelList:
+        return ModelList(models=await gateway.list_models())
+
+    @app.get("/models/{model}", response_model=ModelEntry, responses={404: {"model": ErrorResponse}},
+             tags=["catalog"], summary="One architecture")
+    async def get_model(model: str) -> ModelEntry:
+        return ModelEntry.model_validate(await gateway.get_model(model))
+
+    @app.get("/healthz", response_model=Health, tags=["health"], summary="The gateway process is up")
+    async def healthz() -> Health:
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Readiness, responses={503: {"model": ErrorResponse}}, tags=["health"],
+             summary="Every TorchServe backend answers")
+    async def readyz() -> Readiness | JSONResponse:
+        backends = await gateway.ready()
+        down = [name for name, up in backends.items() if not up]
+        if down:
+            return _error(503, "backend_unavailable", f"not ready: no answer from backend(s) {', '.join(down)}")
+        return Readiness(status="ready", backends=backends)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(gateway.metrics.render(), media_type=gateway.metrics.content_type)

@@ -1,0 +1,54 @@
+"""Load on first use and least-recently-used unloading under a memory budget, on a real TorchServe."""
+
+from __future__ import annotations
+
+import asyncio
+
+from server.gateway.models import WORKER_BASE_BYTES, estimated_bytes
+from server.gateway.settings import GiB, MiB
+from tests.gateway.conftest import backend_for
+from tests.gateway.test_rest import error
+
+
+def test_estimates_grow_with_the_weights():
+    small, large = asyncio.run(estimated_bytes("squeezenet1_0")), asyncio.run(estimated_bytes("resnet18"))
+    assert WORKER_BASE_BYTES < small < large < 1000 * MiB
+
+
+def test_least_recently_used_model_is_unloaded_to_fit_the_budget(start_gateway, torchserve, management):
+    # room for one small model at a time (each estimate is 800-900 MiB); the budget is kept when loading
+    management.unload("squeezenet1_0", "resnet18")
+    with start_gateway(backend_for(torchserve, memory_budget_bytes=1000 * MiB)) as gateway:
+        first = gateway.predict("squeezenet1_0")
+        assert first.status_code == 200, first.text
+        assert management.registered() == {"squeezenet1_0"}  # whatever else was loaded made room
+
+        second = gateway.predict("resnet18")
+        assert second.status_code == 200 and second.json()["timings"]["load_ms"] > 0
+        assert management.registered() == {"resnet18"}
+        assert gateway.metric("zoo_model_unloads_total", model="squeezenet1_0") == 1
+        assert gateway.metric("zoo_model_loads_total", model="resnet18", outcome="loaded") == 1
+        assert gateway.metric("zoo_models_loaded", backend="local") == 1
+        assert 0 < gateway.metric("zoo_backend_memory_reserved_bytes", backend="local") <= 1000 * MiB
+        assert gateway.metric("zoo_model_load_duration_seconds_count", model="resnet18") == 1
+
+        models = {m["name"]: m["loaded"] for m in gateway.http.get("/models").json()["models"]}
+        assert [name for name, loaded in models.items() if loaded] == ["resnet18"]
+
+
+def test_a_model_lost_by_the_backend_is_loaded_again(gateway, management):
+    assert gateway.predict("resnet18").status_code == 200
+    management.unload("resnet18")  # as if TorchServe had restarted
+    answer = gateway.predict("resnet18")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["timings"]["load_ms"] > 0
+    assert "resnet18" in management.registered()
+
+
+def test_a_model_over_the_whole_budget_is_503(start_gateway, torchserve, management):
+    management.unload("resnet18")
+    with start_gateway(backend_for(torchserve, memory_budget_bytes=GiB // 2)) as gateway:
+        need = asyncio.run(estimated_bytes("resnet18"))
+        assert error(gateway.predict("resnet18")) == (
+            503, "over_memory_budget", f"model 'resnet18' needs about {need / GiB:.1f} GiB, more than the memory "
+            "budget of backend 'local' (0.5 GiB)")

@@ -1,0 +1,36 @@
+"""The benchmark in miniature (two small models, a few seconds each), so `make bench` cannot rot."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from loadtests.bench import main as bench
+from loadtests.report import pareto_front
+
+pytestmark = pytest.mark.e2e
+
+
+def test_short_bench_writes_a_complete_summary(tmp_path):
+    assert bench(["--models", "resnet18,squeezenet1_0", "--duration", "3", "--concurrency", "2",
+                  "--limit-seconds", "1", "--results", str(tmp_path), "--no-docs"]) == 0
+    [run] = list(tmp_path.iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    rows = {row["name"]: row for row in summary["models"]}
+    assert set(rows) == {"resnet18", "squeezenet1_0"}
+    for row in rows.values():
+        for key in ("rps", "p50_ms", "p95_ms", "p99_ms", "failures", "limit_rps", "ratio_to_limit",
+                    "gateway_overhead_p50_ms"):
+            assert key in row, key
+        assert row["rps"] > 0 and row["failures"] == 0 and row["limit_rps"] > 0
+        assert row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
+    assert rows["resnet18"]["stock_rps"] > 0 and "ratio_to_stock" in rows["resnet18"]
+    assert rows["resnet18"]["stock_default_workers"] >= 1
+    assert "stock_rps" not in rows["squeezenet1_0"], "stock TorchServe only for the reference networks"
+    assert any(path.name.endswith("_stats.csv") for path in run.iterdir()), "locust CSVs are kept"
+
+
+def test_pareto_front():
+    points = [("fast", 100.0, 70.0), ("accurate", 5.0, 83.0), ("dominated", 4.0, 71.0), ("mid", 50.0, 76.0)]
+    assert pareto_front(points) == {"fast", "accurate", "mid"}
