@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 from server.zoo import ModelInfo, UnknownModelError, list_models, model_info
+from server.zoo.catalog import metadata_entry
 from server.zoo.measure import build_on_meta, count_params
 
 from .errors import NotFound
@@ -30,16 +31,10 @@ class Catalog:
             raise NotFound(str(error), close_matches=error.close_matches) from None
 
     def entry(self, name: str) -> dict[str, Any]:
-        """The metadata of ``server.zoo.catalog.catalog_entry`` without its measurement, which builds every
-        model and takes most of a minute for the whole zoo (docs/models.md has the measured sizes)."""
-        info = self.info(name)
-        return info.model_dump(mode="json") | {
-            "num_classes": info.num_classes,
-            "input_size": list(info.preprocess.input_size),
-            "seed_top1": info.seed_top1,
-            "seed_top5": info.seed_top5,
-            "seed_published_in": info.seed_published_in,
-        }
+        """The zoo's metadata without the measurement, which builds every model and takes most of a
+        minute for the whole zoo (docs/models.md has the measured sizes)."""
+        self.info(name)
+        return metadata_entry(name)
 
 
 @cache

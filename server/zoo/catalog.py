@@ -9,21 +9,22 @@ from .registry import list_models, model_info
 from .seed import seed_rows
 
 
-def catalog_entry(name: str) -> dict[str, Any]:
-    """One entry as plain JSON-able data: the registry metadata plus measured params and mult-adds."""
+def metadata_entry(name: str) -> dict[str, Any]:
+    """The registry metadata of one entry as plain JSON-able data, without building the model."""
     info = model_info(name)
+    return info.model_dump(mode="json") | {
+        "num_classes": info.num_classes,
+        "input_size": list(info.preprocess.input_size),
+        "seed_top1": info.seed_top1,
+        "seed_top5": info.seed_top5,
+        "seed_published_in": info.seed_published_in,
+    }
+
+
+def catalog_entry(name: str) -> dict[str, Any]:
+    """The metadata plus the parameters and mult-adds measured from the built model."""
     measured = measure(name)
-    entry = info.model_dump(mode="json")
-    entry.update(
-        num_classes=info.num_classes,
-        input_size=list(info.preprocess.input_size),
-        params=measured.params,
-        macs=measured.macs,
-        seed_top1=info.seed_top1,
-        seed_top5=info.seed_top5,
-        seed_published_in=info.seed_published_in,
-    )
-    return entry
+    return metadata_entry(name) | {"params": measured.params, "macs": measured.macs}
 
 
 def catalog(seed_only: bool = False) -> list[dict[str, Any]]:
