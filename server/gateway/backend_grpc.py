@@ -23,11 +23,6 @@ from .errors import BackendError, BackendUnavailable, DeadlineExceeded, NotFound
 if TYPE_CHECKING:
     from .backend import TorchServeBackend
 
-# the statuses server/handler gives its error codes (decode.py and service.py)
-HANDLER_STATUS = {
-    "empty_body": 400, "bad_topk": 400, "image_too_large": 413,
-    "not_an_image": 415, "unsupported_format": 415, "corrupt_image": 415, "image_too_small": 422,
-}
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
@@ -62,8 +57,9 @@ class GrpcInference:
         except ValueError:
             raise BackendError(f"backend {self.backend.name!r} answered something that is not JSON") from None
         if isinstance(body.get("error"), dict):
-            code, message = body["error"].get("code", ""), body["error"].get("message", "")
-            raise from_status(HANDLER_STATUS.get(code, 502), code, message)
+            # TorchServe's gRPC drops the status the handler set, so the handler also puts it in the body
+            error = body["error"]
+            raise from_status(int(error.get("status", 502)), error.get("code", ""), error.get("message", ""))
         return body
 
     async def ping(self, timeout: float) -> bool:

@@ -27,6 +27,9 @@ SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF
 TORCHVISION_FORMATS = frozenset({"JPEG", "MPO", "WEBP"})
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 megapixels; the largest photograph a phone takes is ~200M, bombs more
 MIN_SIDE = 2  # a 1-pixel-wide image carries no picture to classify
+# resizing the shorter side to the input size scales the longer one with it: a 20000x2 strip would become
+# a gigabyte; no photograph is this elongated
+MAX_ASPECT_RATIO = 50
 
 Image.MAX_IMAGE_PIXELS = None  # our own cap below applies; PIL's would only warn under 2x its limit
 
@@ -58,8 +61,8 @@ def read_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeade
             header = ImageHeader(image.format or "unknown", image.width, image.height, image.mode)
     except UnidentifiedImageError:
         raise ImageError(415, "not_an_image", "not an image: the body is not in any image format we read") from None
-    except Exception as exc:  # PIL raises many types for corrupt headers
-        raise ImageError(415, "not_an_image", f"not an image: corrupt header ({exc})") from None
+    except Exception:  # PIL raises many types for corrupt headers
+        raise ImageError(415, "not_an_image", "not an image: the image header is corrupt") from None
     if header.format not in SUPPORTED_FORMATS:
         supported = ", ".join(sorted(SUPPORTED_FORMATS - {"MPO"}))
         raise ImageError(415, "unsupported_format", f"unsupported format: {header.format} (supported: {supported})")
@@ -73,6 +76,11 @@ def read_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeade
         raise ImageError(
             422, "image_too_small", f"image too small: {header.width}x{header.height} (each side needs {MIN_SIDE}+)"
         )
+    if max(header.width, header.height) > MAX_ASPECT_RATIO * min(header.width, header.height):
+        raise ImageError(
+            422, "image_too_elongated",
+            f"image too elongated: {header.width}x{header.height} (at most {MAX_ASPECT_RATIO}:1)",
+        )
     return header
 
 
@@ -85,8 +93,8 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
         return _decode_pil(data)
     except ImageError:
         raise
-    except Exception as exc:
-        raise ImageError(415, "corrupt_image", f"not an image: {header.format} data is corrupt ({exc})") from None
+    except Exception:  # the decoders' own messages name source files: not for clients
+        raise ImageError(415, "corrupt_image", f"not an image: the {header.format} data is corrupt or truncated") from None
 
 
 def _decode_torchvision(data: bytes) -> torch.Tensor:

@@ -150,7 +150,8 @@ class ClassifierService:
             try:
                 image, k = self.decode_request(payload, topk)
             except ImageError as error:
-                outcomes[position] = Outcome(error.status, {"error": {"code": error.code, "message": error.message}})
+                body = {"error": {"code": error.code, "message": error.message, "status": error.status}}
+                outcomes[position] = Outcome(error.status, body)
                 continue
             images.append(image)
             topks.append(k)

@@ -122,3 +122,10 @@ def test_damaged_images_never_crash_the_process(name, tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
     last = result.stdout.split()[-1:] or ["-"]
     assert result.returncode == 0, f"{name}: exit {result.returncode} while decoding {last[0]}: {result.stderr[-300:]}"
+
+
+def test_extreme_aspect_ratio_is_refused_before_resizing():
+    with pytest.raises(ImageError, match=r"^image too elongated: 10000x4 \(at most 50:1\)$") as caught:
+        decode(encode(Image.new("RGB", (10_000, 4)), "PNG"))
+    assert caught.value.status == 422
+    assert decode(encode(Image.new("RGB", (500, 10)), "PNG")).shape == (3, 10, 500)

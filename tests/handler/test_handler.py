@@ -44,7 +44,8 @@ def test_a_bad_request_never_fails_its_batch(resnet18_handler):
     )
     assert [status for status, _ in answers] == [200, 415, 200]
     assert answers[1][1] == {
-        "error": {"code": "not_an_image", "message": "not an image: the body is not in any image format we read"}
+        "error": {"code": "not_an_image", "message": "not an image: the body is not in any image format we read",
+                  "status": 415}
     }
     for status, body in (answers[0], answers[2]):
         assert body["model"] == "resnet18" and body["version"] == "1.0"
@@ -104,7 +105,7 @@ def test_image_over_the_pixel_cap_is_a_413(tmp_path):
     handler.initialize(context)
     answers = run_batch(handler, context, [{"body": photo("chelsea.jpg")}, {"body": photo("camera.png")}])
     assert answers[0][0] == 200
-    assert answers[1] == (413, {"error": {"code": "image_too_large",
+    assert answers[1] == (413, {"error": {"code": "image_too_large", "status": 413,
                                           "message": "image too large: 512x512 > limit of 200000 pixels"}})
 
 
