@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv system-deps serve test bench catalog docs clean
+.PHONY: venv system-deps serve test bench catalog docs clean demo-ab
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ system-deps:
 serve: venv system-deps
 	$(PY) -m server.serve
 
-# the tests also start a real PostgreSQL and a real Prometheus (Debian packages)
-TEST_DEBS := postgresql prometheus
+# The A/B demo: resnet20_digits and resnet8_digits trained on scikit-learn's digits (cached in logs/demo-ab),
+# served as an experiment (deploy/experiments.yaml), every held-out digit sent with feedback, the report printed.
+demo-ab: venv system-deps
+	$(PY) -m server.demo.ab
+
+# the tests also start a real PostgreSQL, a real Prometheus and a headless Chromium (Debian packages)
+TEST_DEBS := postgresql prometheus chromium
 
 test: venv
 	scripts/system-deps.sh $(TEST_DEBS)

@@ -14,17 +14,32 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from server.handler.decode import ImageError, read_header
+from server.zoo.labels import class_names
 
 from .backend import ModelNotRegistered, TorchServeBackend
 from .catalog import Catalog
 from .deadline import Deadline
-from .errors import BackendError, BadRequest, DeadlineExceeded, GatewayError, Overloaded, TooLarge, from_status
+from .errors import (
+    BackendError,
+    BadRequest,
+    Conflict,
+    DeadlineExceeded,
+    GatewayError,
+    NotFound,
+    Overloaded,
+    TooLarge,
+    Unprocessable,
+    from_status,
+)
+from .experiments.config import Experiment
+from .experiments.router import ExperimentRouter
+from .experiments.store import DuplicateFeedbackError, Record, RecordStore, UnknownRequestError
 from .metrics import UNKNOWN_MODEL, Metrics
 from .models import ModelManager
 from .settings import Settings, valid_version
@@ -52,6 +67,8 @@ class PredictRequest:
     topk: int | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     timeout_s: float | None = None  # the client's own deadline, when it has one (gRPC)
+    # request headers (gRPC: metadata), lower-case names: an experiment's sticky key is read from them
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,8 @@ class PredictResult:
     label_set: str
     predictions: list[Prediction]
     timings: Timings
+    experiment: str | None = None  # set when the request named an experiment: which variant answered
+    variant: str | None = None
 
 
 class Gateway:
@@ -91,13 +110,45 @@ class Gateway:
         }
         self.models = {name: ModelManager(b, settings, self.catalog, self.metrics) for name, b in self.backends.items()}
         self._in_flight: Counter[str] = Counter()
+        # A/B experiments: only with an experiments file (a bad one at start-up is an error: ExperimentConfigError)
+        self.store: RecordStore | None = None
+        self.experiments: ExperimentRouter | None = None
+        if settings.experiments_file is not None:
+            self.store = RecordStore(settings.records_path, settings.database_url, settings.record_flush_interval_s)
+            self.experiments = ExperimentRouter(settings.experiments_file, self.catalog.names, self.store)
+        self._shadows: set[asyncio.Task] = set()
+        self._loops: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        """Background work: the record store's writer, the experiments file watcher and the guardrails."""
+        if self.experiments is not None:
+            await self.store.start()
+            self._loops = [
+                asyncio.create_task(self.experiments.watch(self.settings.experiments_reload_interval_s)),
+                asyncio.create_task(self.experiments.guard(self.settings.guardrail_interval_s)),
+            ]
 
     async def aclose(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        if self._shadows:  # shadows get their own timeout to finish (and be recorded), then are cancelled
+            await asyncio.wait(set(self._shadows), timeout=self.settings.shadow_timeout_s)
+            for task in self._shadows:
+                task.cancel()
+        await asyncio.gather(*self._loops, *self._shadows, return_exceptions=True)
+        if self.store is not None:
+            await self.store.close()  # flushes: every answered experiment request is in the database
         await asyncio.gather(*(backend.aclose() for backend in self.backends.values()))
 
     # --- predictions ---
 
     async def predict(self, request: PredictRequest) -> PredictResult:
+        experiment = self.experiments.get(request.model) if self.experiments is not None else None
+        if experiment is not None:
+            return await self._predict_experiment(request, experiment)
+        return await self._predict_model(request)
+
+    async def _predict_model(self, request: PredictRequest) -> PredictResult:
         started = time.perf_counter()
         label = request.model if request.model in self.catalog else UNKNOWN_MODEL
         status = 500
@@ -131,6 +182,140 @@ class Gateway:
         timings = Timings(round((time.perf_counter() - started) * 1000, 3), round(backend_s * 1000, 3),
                           round(load_s * 1000, 3))
         return _result(request.request_id, reply, timings)
+
+    # --- experiments ---
+
+    async def _predict_experiment(self, request: PredictRequest, experiment: Experiment) -> PredictResult:
+        """Picks a variant (sticky by the experiment's key header, or at random), serves it through the normal
+        model path, records the answer (errors too) and sends copies to the shadows off the request path."""
+        started, created = time.perf_counter(), time.time()
+        key = request.headers.get(experiment.assignment.key.lower())
+        name = self.experiments.choose(experiment, key)
+        variant = experiment.variant(name)
+        status, result = 500, None
+        try:
+            if request.version is not None:
+                raise BadRequest(f"{experiment.name!r} is an experiment: its variants choose the version",
+                                 code="bad_version")
+            image = request.image if isinstance(request.image, bytes) else await request.image()
+            result = await self._predict_model(replace(request, model=variant.model, version=variant.version,
+                                                       image=image))
+            status = 200
+        except GatewayError as error:
+            status, error.variant = error.status, name  # the transports name the variant in errors too
+            raise
+        finally:
+            top1 = result.predictions[0] if result and result.predictions else None
+            self.experiments.record(Record(
+                request_id=request.request_id, kind="primary", created=created, experiment=experiment.name,
+                variant=name, model=variant.model, status=status,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                top1_index=top1.index if top1 else None, top1_label=top1.label if top1 else None,
+                top1_score=top1.score if top1 else None,
+            ))
+        for shadow in experiment.shadows:
+            if shadow != variant.model:
+                self._start_shadow(experiment, name, shadow, image, request.request_id, top1)
+        return replace(result, request_id=request.request_id, experiment=experiment.name, variant=name)
+
+    def _start_shadow(self, experiment: Experiment, variant: str, model: str, image: bytes, rid: str,
+                      primary: Prediction | None) -> None:
+        if len(self._shadows) >= self.settings.max_shadows_in_flight:
+            log.warning("experiment %s: shadow %s skipped, %d shadow calls in flight already", experiment.name,
+                        model, len(self._shadows))
+            return
+        task = asyncio.create_task(self._shadow(experiment, variant, model, image, rid, primary))
+        self._shadows.add(task)
+        task.add_done_callback(self._shadows.discard)
+
+    async def _shadow(self, experiment: Experiment, variant: str, model: str, image: bytes, rid: str,
+                      primary: Prediction | None) -> None:
+        """A copy of the request to a shadow model, after the primary answered; bounded by its own timeout,
+        its outcome only recorded (agrees: same top-1 as the primary)."""
+        timeout = self.settings.shadow_timeout_s
+        started, created = time.perf_counter(), time.time()
+        status, top1 = 500, None
+        try:
+            result = await asyncio.wait_for(self._predict_model(PredictRequest(
+                model=model, image=image, route="shadow", topk=1, request_id=rid, timeout_s=timeout,
+            )), timeout)
+            status, top1 = 200, result.predictions[0]
+        except GatewayError as error:
+            status = error.status
+        except asyncio.TimeoutError:
+            status = DeadlineExceeded.status
+        except Exception:
+            log.exception("experiment %s: shadow %s failed", experiment.name, model)
+        self.experiments.record(Record(
+            request_id=rid, kind="shadow", created=created, experiment=experiment.name, variant=variant,
+            model=model, status=status, latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            top1_index=top1.index if top1 else None, top1_label=top1.label if top1 else None,
+            top1_score=top1.score if top1 else None,
+            agrees=None if top1 is None or primary is None else top1.index == primary.index,
+        ))
+
+    async def feedback(self, request_id: str, label: int | str) -> dict[str, Any]:
+        """Records the true label (a class index, or a class name of the model's label set) of an experiment
+        request: NotFound for an unknown request id, Unprocessable for a bad label, Conflict for a second one."""
+        found = await self.store.request(request_id) if self.store is not None else None
+        if found is None:
+            raise NotFound(f"no experiment request with id {request_id[:128]!r}", code="unknown_request")
+        experiment, model = found
+        names = class_names(self.catalog.info(model).label_set)
+        if isinstance(label, str) and not label.isdigit():
+            if label not in names:
+                raise Unprocessable(f"label {label[:80]!r} is not a class of {model!r} ({names[0]!r}, ...)",
+                                    code="bad_label")
+            index = names.index(label)
+        else:
+            index = int(label)
+            if not 0 <= index < len(names):
+                raise Unprocessable(f"label {index} is not a class index of {model!r} (0 to {len(names) - 1})",
+                                    code="bad_label")
+        try:
+            await self.store.add_feedback(request_id, index)
+        except DuplicateFeedbackError:
+            raise Conflict(f"request {request_id!r} already has feedback; a label is recorded once") from None
+        except UnknownRequestError:
+            raise NotFound(f"no experiment request with id {request_id[:128]!r}", code="unknown_request") from None
+        return {"request_id": request_id, "experiment": experiment, "model": model, "label_index": index,
+                "label": names[index]}
+
+    def experiment(self, name: str) -> Experiment:
+        found = self.experiments.get(name) if self.experiments is not None else None
+        if found is None:
+            raise NotFound(f"no experiment named {name[:128]!r}", code="unknown_experiment")
+        return found
+
+    def describe_experiments(self) -> dict[str, Any]:
+        """The running experiments with their current weights and stopped variants, and the file's state."""
+        router = self.experiments
+        if router is None:
+            return {"file": None, "last_error": None, "experiments": []}
+        return {"file": str(router.path), "last_error": router.last_error,
+                "experiments": [self.describe_experiment(name) for name in router.names()]}
+
+    def describe_experiment(self, name: str) -> dict[str, Any]:
+        experiment, router = self.experiment(name), self.experiments
+        state = router.states[name]
+        weights = router.weights(experiment)
+        stopped = {v: s.stopped_reason for v, s in state.variants.items() if s.stopped_reason}
+        return experiment.model_dump() | {
+            "variants": [v.model_dump() | {"current_weight": weights[v.name], "stopped": stopped.get(v.name)}
+                         for v in experiment.variants],
+            "events": list(state.events),
+        }
+
+    async def report(self, name: str) -> dict[str, Any]:
+        self.experiment(name)
+        return await self.experiments.report(name)
+
+    def restore(self, name: str, variant: str) -> dict[str, Any]:
+        experiment = self.experiment(name)
+        if variant not in {v.name for v in experiment.variants}:
+            raise NotFound(f"experiment {name!r} has no variant {variant[:128]!r}", code="unknown_variant")
+        self.experiments.restore(name, variant)
+        return self.describe_experiment(name)
 
     @contextmanager
     def _slot(self, model: str) -> Iterator[None]:

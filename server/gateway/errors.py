@@ -82,6 +82,13 @@ class DeadlineExceeded(GatewayError):
     default_code = "deadline_exceeded"
 
 
+class Conflict(GatewayError):
+    """The request contradicts what is stored: feedback for a request that already has it."""
+
+    status = 409
+    default_code = "duplicate_feedback"
+
+
 class BackendError(GatewayError):
     """TorchServe answered something we cannot use (a worker crash, an unexpected status)."""
 

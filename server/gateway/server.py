@@ -48,6 +48,7 @@ class GatewayServer:
         return self.grpc.port
 
     async def start(self) -> None:
+        await self.gateway.start()  # the experiment record store and its background loops
         await self.grpc.start()
         self._rest_task = asyncio.create_task(self.rest.serve())
         while not self.rest.started:

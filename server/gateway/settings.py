@@ -69,6 +69,20 @@ class Settings(BaseSettings):
     )
     default_backend: str = "local"
 
+    # A/B experiments (server/gateway/experiments/, docs/gateway.md "Experiments")
+    experiments_file: Path | None = Field(
+        default=None, description="YAML file of experiments, reloaded when it changes; None: no experiments"
+    )
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL of the experiment record store; None: SQLite at records_path"
+    )
+    records_path: Path = Field(default=ROOT / "logs" / "experiments.sqlite3", description="the SQLite record store")
+    record_flush_interval_s: float = Field(default=0.2, gt=0, description="records are written in batches this often")
+    shadow_timeout_s: float = Field(default=10.0, gt=0, description="a shadow call is abandoned after this")
+    max_shadows_in_flight: int = Field(default=16, ge=0, description="more shadow calls at once are skipped")
+    guardrail_interval_s: float = Field(default=10.0, gt=0, description="guardrails are evaluated this often")
+    experiments_reload_interval_s: float = Field(default=1.0, gt=0, description="the file is checked this often")
+
     @model_validator(mode="after")
     def _routes_name_backends(self) -> "Settings":
         unknown = sorted({self.default_backend, *self.routes.values()} - set(self.backends))

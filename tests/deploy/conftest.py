@@ -77,10 +77,9 @@ def promtool() -> str:
     return ensure_debian_tool("promtool", "prometheus")
 
 
-# Variables the deployments set for settings the gateway does not have yet: the experiments file and the
-# record store's database come with the A/B work (server/gateway/experiments).
-# TODO(lead): empty this set once server/gateway/settings.py reads them, or rename them there and here.
-PENDING_GATEWAY_SETTINGS = {"experiments_file", "database_url"}
+# Variables the deployments set for settings the gateway does not have yet (none now: the experiments file and
+# the record store's database are read by server/gateway/settings.py since the A/B work).
+PENDING_GATEWAY_SETTINGS: set[str] = set()
 
 
 def unknown_gateway_variables(names: set[str]) -> set[str]:

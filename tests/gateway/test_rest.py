@@ -134,7 +134,7 @@ def test_bad_body(gateway, case):
 
 def test_corrupt_image_is_refused_by_the_handler(gateway):
     data = _truncated_tiff()  # its header passes the gateway's check: the handler finds the damage
-    assert _decode_error(data).startswith("not an image: TIFF data is corrupt")
+    assert _decode_error(data) == "not an image: the TIFF data is corrupt or truncated"
     assert error(gateway.predict("resnet18", data)) == (415, "corrupt_image", _decode_error(data))
     assert_serves(gateway)
 
@@ -168,8 +168,9 @@ def test_malformed_request(gateway, request_kwargs, expected):
 
 
 def test_unknown_route_and_method(gateway):
-    assert error(gateway.http.get("/nowhere")) == (404, "no_such_route", "Not Found")
-    assert error(gateway.http.get("/predict/resnet18")) == (405, "method_not_allowed", "Method Not Allowed")
+    assert error(gateway.http.get("/nowhere")) == (404, "no_such_route", "not found: GET /nowhere")
+    assert error(gateway.http.get("/predict/resnet18")) == (405, "method_not_allowed",
+                                                            "method not allowed: GET /predict/resnet18")
     assert_serves(gateway)
 
 

@@ -8,12 +8,15 @@ is written at once (after a flush, so it can refer to a request answered a momen
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS experiment_records (
@@ -118,13 +121,20 @@ class RecordStore:
             batch, self.pending = self.pending, []
             if batch:
                 rows = [_row(r) for r in batch]
-                await asyncio.to_thread(self.db.insert_many, INSERT_RECORD, rows)
+                try:
+                    await asyncio.to_thread(self.db.insert_many, INSERT_RECORD, rows)
+                except BaseException:
+                    self.pending[:0] = batch  # kept for the next flush (inserts are idempotent)
+                    raise
             return len(batch)
 
     async def _flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval_s)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # the database may blip: the records stay pending, the loop goes on
+                log.exception("writing experiment records failed; retrying")
 
     async def close(self) -> None:
         """Flushes whatever is pending: every record acknowledged to a caller reaches the database."""
@@ -151,6 +161,16 @@ class RecordStore:
         except self.db.integrity_error:
             raise DuplicateFeedbackError(request_id) from None
         return known[0][0]
+
+    async def request(self, request_id: str) -> tuple[str, str] | None:
+        """The experiment and model of a recorded primary request, or None."""
+        await self.flush()
+        rows = await asyncio.to_thread(
+            self.db.execute,
+            "SELECT experiment, model FROM experiment_records WHERE request_id = ? AND kind = 'primary'",
+            (request_id,),
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
 
     async def records(self, experiment: str) -> list[dict[str, Any]]:
         """Every record of an experiment, with the feedback label where there is one."""

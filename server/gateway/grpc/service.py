@@ -73,7 +73,10 @@ def rpc(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         except Exception:
             log.exception("internal error in request %s", rid)
             await abort(context, GatewayError(f"internal error (request id {rid})"), rid)
-        context.set_trailing_metadata((("x-request-id", rid),))
+        trailing = [("x-request-id", rid)]
+        if getattr(reply, "variant", ""):  # a prediction on an experiment: which variant answered
+            trailing.append(("x-variant", reply.variant))
+        context.set_trailing_metadata(tuple(trailing))
         return reply
 
     return handle
@@ -89,6 +92,7 @@ class ZooService(pb_grpc.ZooServiceServicer):
             model=request.model, image=request.image, route="grpc", version=request.version or None,
             topk=request.topk if request.HasField("topk") else None, request_id=rid,
             timeout_s=context.time_remaining(),  # the client's deadline, None without one
+            headers={k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)},
         ))
         return _prediction(result)
 
@@ -107,6 +111,7 @@ def _prediction(result: PredictResult) -> Any:
         pretrained=result.pretrained, label_set=result.label_set,
         predictions=[pb.Prediction(index=p.index, label=p.label, score=p.score) for p in result.predictions],
         timings=pb.Timings(**vars(result.timings)),
+        experiment=result.experiment or "", variant=result.variant or "",
     )
 
 
@@ -134,8 +139,13 @@ class GrpcServer:
         pb_grpc.add_ZooServiceServicer_to_server(ZooService(gateway), self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        # the Open Inference Protocol (v2) beside ZooService; imported here: it builds on this module's `rpc`
+        from ..v2 import grpc_service as v2
+
+        v2.add_to_server(self.server, gateway)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            (SERVICE_NAME, v2.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME),
             self.server,
         )
         self.port = self.server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")

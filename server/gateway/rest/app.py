@@ -14,14 +14,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from .. import page
 from ..core import Gateway, PredictRequest, request_id
 from ..errors import GatewayError, NotFound, Overloaded
 from ..settings import VERSION_PATTERN
+from ..v2 import rest as v2_rest
 from .body import IMAGE_FIELD, read_image
+from .experiments import install_experiment_routes
 from .schemas import ErrorResponse, Health, ModelEntry, ModelList, PredictResponse, Readiness
 
 log = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "x-request-id"
+VARIANT_HEADER = "X-Variant"
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 404, 413, 415, 422, 429, 502, 503, 504)}
 IMAGE_BODY = {
     "description": f"the image file as the body, or as the multipart form field `{IMAGE_FIELD}`",
@@ -61,8 +65,10 @@ def error_response(error: GatewayError) -> JSONResponse:
     body: dict = {"code": error.code, "message": error.message}
     if isinstance(error, NotFound) and error.close_matches:
         body["close_matches"] = error.close_matches
-    headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, Overloaded) else None
-    return JSONResponse({"error": body}, status_code=error.status, headers=headers)
+    headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, Overloaded) else {}
+    if getattr(error, "variant", None):  # a request on an experiment: the variant that failed
+        headers[VARIANT_HEADER] = error.variant
+    return JSONResponse({"error": body}, status_code=error.status, headers=headers or None)
 
 
 def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
@@ -84,7 +90,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
         code = {404: "no_such_route", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        return _error(error.status_code, code, str(error.detail), getattr(error, "headers", None))
+        message = str(error.detail)
+        if error.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
+            # say which route was asked for (the path is cut short: it is the client's text)
+            message = f"{message.lower()}: {request.method} {request.url.path[:200]}"
+        return _error(error.status_code, code, message, getattr(error, "headers", None))
 
     @app.exception_handler(Exception)
     async def internal(request: Request, error: Exception) -> JSONResponse:
@@ -102,23 +112,30 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     _install_error_handlers(app)
     _install_routes(app, gateway)
+    install_experiment_routes(app, gateway)
+    v2_rest.install(app, gateway)  # the Open Inference Protocol (v2) under /v2
+    page.install(app)  # GET /: the page for people
     return app
 
 
 def _install_routes(app: FastAPI, gateway: Gateway) -> None:
-    async def predict(request: Request, model: str, version: str | None, topk: int | None) -> PredictResponse:
+    async def predict(request: Request, model: str, version: str | None, topk: int | None,
+                      response: Response | None = None) -> PredictResponse:
         result = await gateway.predict(PredictRequest(
             model=model, image=lambda: read_image(request, gateway.check_body_size), route="rest",
-            version=version, topk=topk, request_id=request.state.request_id,
+            version=version, topk=topk, request_id=request.state.request_id, headers=request.headers,
         ))
+        if result.variant is not None and response is not None:  # an experiment: which variant answered
+            response.headers[VARIANT_HEADER] = result.variant
         return PredictResponse.model_validate(asdict(result))
 
     topk_query = Query(default=None, description="how many classes to return (default 5)")
 
     @app.post("/predict/{model}", response_model=PredictResponse, responses=ERRORS, tags=["predict"],
               openapi_extra={"requestBody": IMAGE_BODY}, summary="Classify an image with the model's default version")
-    async def predict_default(request: Request, model: str, topk: int | None = topk_query) -> PredictResponse:
-        return await predict(request, model, None, topk)
+    async def predict_default(request: Request, response: Response, model: str,
+                              topk: int | None = topk_query) -> PredictResponse:
+        return await predict(request, model, None, topk, response)
 
     @app.post("/predict/{model}/{version}", response_model=PredictResponse, responses=ERRORS, tags=["predict"],
               openapi_extra={"requestBody": IMAGE_BODY}, summary="Classify an image with one version of the model")

@@ -28,6 +28,8 @@ class PredictResponse(BaseModel):
     label_set: LabelSet
     predictions: list[Prediction] = Field(description="top-k classes, best first")
     timings: Timings
+    experiment: str | None = Field(default=None, description="the experiment the request named, if any")
+    variant: str | None = Field(default=None, description="the experiment's variant that answered (also X-Variant)")
 
 
 class ModelEntry(BaseModel):
