@@ -19,7 +19,11 @@ import time
 from pathlib import Path
 
 import grpc
+import grpc.experimental.gevent as grpc_gevent
 from locust import FastHttpUser, User, events, task
+
+# locust users are gevent greenlets: without this, a blocking gRPC call stalls every user of the process
+grpc_gevent.init_gevent()
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = ROOT / "tests" / "data" / "chelsea.jpg"
