@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -171,6 +170,3 @@ class TorchServe:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-
-def java_available() -> bool:
-    return shutil.which("java") is not None

@@ -8,16 +8,13 @@ channels_last, float32, the same threads as a serving worker), for the reference
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps
 
-from server.handler.decode import _decode_torchvision, read_header
+from server.handler.decode import _decode_pil, _decode_torchvision, read_header
 from server.handler.preprocess import Preprocessor
 from server.zoo import create_model, model_info
 
@@ -36,12 +33,6 @@ def _timed(fn, repeats: int) -> float:
     return 1e3 * statistics.median(samples)
 
 
-def _pil_decode(data: bytes) -> torch.Tensor:
-    with Image.open(io.BytesIO(data)) as image:
-        rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-    return torch.from_numpy(rgb.copy()).permute(2, 0, 1)
-
-
 def decode_rows(repeats: int) -> list[str]:
     rows = []
     for path in sorted(PHOTOS.glob("*")):
@@ -50,7 +41,7 @@ def decode_rows(repeats: int) -> list[str]:
         data = path.read_bytes()
         header = read_header(data)
         tv_ms = _timed(lambda: _decode_torchvision(data), repeats)
-        pil_ms = _timed(lambda: _pil_decode(data), repeats)
+        pil_ms = _timed(lambda: _decode_pil(data), repeats)
         rows.append(f"| {path.name} | {header.format} {header.mode} {header.width}x{header.height} | "
                     f"{tv_ms:.2f} | {pil_ms:.2f} | {'torchvision' if tv_ms < pil_ms else 'PIL'} |")
     return rows
