@@ -26,11 +26,12 @@ import httpx
 from tqdm import tqdm
 
 from server.handler.bench import throughput
+from server.machine import describe_machine
 from server.store.build import ArchiveOptions, build_archive
 from server.torchserve import TorchServe, TorchServeKeys, TorchServePorts
 from server.zoo import list_models
 
-from .report import describe_machine, write_docs
+from .report import write_docs
 from .runner import run_locust, saturate, start_stack
 from .stock import build_stock_archive, stock_supported
 

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import platform
 import shutil
 from pathlib import Path
-
-import psutil
-import torch
 
 from server.zoo import model_info
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
 IMAGES = ROOT / "docs" / "img"
-
-
-def describe_machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": psutil.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "gpu": gpu, "python": platform.python_version(), "torch": torch.__version__, "torchserve": "0.12.0",
-            "torch_threads": torch.get_num_threads()}
 
 
 def pareto_front(points: list[tuple[str, float, float]]) -> set[str]:

@@ -9,7 +9,6 @@ and its RSS with psutil, sends single requests one after another, unregisters, a
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
@@ -17,9 +16,9 @@ from pathlib import Path
 
 import httpx
 import psutil
-import torch
 from tqdm import tqdm
 
+from server.machine import describe_machine
 from server.torchserve import TorchServe, TorchServePorts
 from server.zoo import list_models
 
@@ -59,11 +58,10 @@ def profile_model(ts: TorchServe, name: str, repeats: int) -> dict:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory = psutil.virtual_memory().total / 2**30
-    return (f"{cpu}, {psutil.cpu_count()} cores, {memory:.0f} GiB RAM, no GPU used; Python "
-            f"{platform.python_version()}, torch {torch.__version__}, TorchServe 0.12.0")
+    m = describe_machine()
+    gpu = f"GPU {m['gpu']} (not used)" if m["gpu"] else "no GPU"
+    return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']:.0f} GiB RAM, {gpu}; Python {m['python']}, "
+            f"torch {m['torch']}, TorchServe {m['torchserve']}")
 
 
 def write_markdown(rows: list[dict], repeats: int) -> None:
