@@ -25,12 +25,14 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
-from server.handler.bench import throughput
+from server.handler.bench import best_throughput
 from server.machine import describe_machine
 from server.store.build import ArchiveOptions, build_archive
 from server.torchserve import TorchServe, TorchServeKeys, TorchServePorts
 from server.zoo import list_models
 
+from .overhead import Paths
+from .overhead import measure as overhead
 from .report import write_docs
 from .runner import run_locust, saturate, start_stack
 from .stock import build_stock_archive, stock_supported
@@ -38,31 +40,51 @@ from .stock import build_stock_archive, stock_supported
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "loadtests" / "results"
 REFERENCE = ("resnet18", "resnet50", "mobilenet_v2")
+OVERHEAD_MODEL = "resnet8_digits"  # a forward pass of about 2 ms
 PORTS = {"rest": 18400, "grpc": 18451, "ts_inference": 18480, "ts_management": 18481, "ts_metrics": 18482,
          "ts_grpc": 18470, "ts_grpc_management": 18471}
 STOCK_PORTS = TorchServePorts(18580, 18581, 18582, 18570, 18571)
 
 
-def limit(name: str, seconds: float) -> tuple[float, int]:
-    """Best images/s over batch sizes 1-8 in a tight loop, and the batch size that gave it."""
-    rates = {batch: throughput(name, batch, seconds) for batch in (1, 2, 4, 8)}
-    best = max(rates, key=rates.get)
-    return rates[best], best
+def limit(name: str, seconds: float) -> tuple[float, dict]:
+    """The bare model's best images/s over worker layouts (1 process x all threads, one process per core x
+    1 thread) and batch sizes, and the configuration that gave it."""
+    return best_throughput(name, seconds)
+
+
+def overhead_models(names: list[str]) -> list[str]:
+    """A tiny network (where the gateway's share is plain to see) and the reference networks benched."""
+    return [OVERHEAD_MODEL, *[n for n in REFERENCE if n in names]]
+
+
+def load_through_gateway(host: str, name: str) -> None:
+    """One prediction through the gateway, which registers the model on TorchServe on first use."""
+    answer = httpx.post(f"{host}/predict/{name}", content=(ROOT / "tests/data/chelsea.jpg").read_bytes(),
+                        headers={"Content-Type": "image/jpeg"}, timeout=1800)
+    answer.raise_for_status()
+
+
+def measure_overhead(name: str, host: str, token: str, requests: int) -> dict:
+    load_through_gateway(host, name)
+    paths = Paths(name, (ROOT / "tests/data/chelsea.jpg").read_bytes(), host, f"127.0.0.1:{PORTS['grpc']}",
+                  f"http://127.0.0.1:{PORTS['ts_inference']}", f"127.0.0.1:{PORTS['ts_grpc']}", token)
+    try:
+        return overhead(paths, requests)
+    finally:
+        paths.close()
 
 
 def bench_ours(names: list[str], args, out: Path, workdir: Path) -> dict[str, dict]:
     store = workdir / "store"
-    for name in names:
+    for name in {*names, *overhead_models(names)}:
         build_archive(name, store, ArchiveOptions())
     ts_dir = workdir / "torchserve"
-    stack = start_stack(store, ts_dir, PORTS, names)
+    stack = start_stack(store, ts_dir, PORTS, sorted({*names, *overhead_models(names)}))
     host, results = f"http://127.0.0.1:{PORTS['rest']}", {}
     try:
         token = TorchServeKeys.read(ts_dir).inference
         for name in tqdm(names, desc="our stack", unit="model"):
-            warm = httpx.post(f"{host}/predict/{name}", content=(ROOT / "tests/data/chelsea.jpg").read_bytes(),
-                              headers={"Content-Type": "image/jpeg"}, timeout=1800)
-            warm.raise_for_status()  # loads the model before anything is timed
+            load_through_gateway(host, name)  # before anything is timed
             best, steps = saturate(lambda u: run_locust(host, name, "rest", u, args.duration, out / f"{name}_rest_u{u}"),
                                    args.concurrency)
             direct = run_locust(f"http://127.0.0.1:{PORTS['ts_inference']}", name, "torchserve", best.users,
@@ -71,7 +93,10 @@ def bench_ours(names: list[str], args, out: Path, workdir: Path) -> dict[str, di
             if name in REFERENCE:
                 grpc_run = run_locust(host, name, "grpc", best.users, args.duration, out / f"{name}_grpc",
                                       grpc_target=f"127.0.0.1:{PORTS['grpc']}")
-                results[name]["grpc"] = grpc_run.as_dict()
+                v2_run = run_locust(host, name, "v2", best.users, args.duration, out / f"{name}_v2")
+                results[name] |= {"grpc": grpc_run.as_dict(), "v2": v2_run.as_dict()}
+        results["overhead"] = [measure_overhead(name, host, token, args.overhead_requests)
+                               for name in tqdm(overhead_models(names), desc="gateway overhead", unit="model")]
     finally:
         stack.send_signal(signal.SIGINT)
         stack.wait(120)
@@ -102,20 +127,27 @@ def bench_stock(names: list[str], args, out: Path, workdir: Path) -> dict[str, d
     return results
 
 
-def summarize(names, limits, ours, stock) -> list[dict]:
+def summarize(names, limits, ours, stock, fine_overhead: list[dict]) -> list[dict]:
     rows = []
     for name in names:
         mine, direct = ours[name]["ours"], ours[name]["direct"]
-        limit_rps, batch = limits[name]
+        limit_rps, limit_config = limits[name]
         row = {
             "name": name, "rps": mine["rps"], "p50_ms": mine["p50_ms"], "p95_ms": mine["p95_ms"],
             "p99_ms": mine["p99_ms"], "failures": mine["failures"], "users": mine["users"],
-            "limit_rps": limit_rps, "limit_batch": batch, "ratio_to_limit": mine["rps"] / limit_rps,
-            "direct_rps": direct["rps"], "gateway_overhead_p50_ms": mine["p50_ms"] - direct["p50_ms"],
+            "limit_rps": limit_rps, "limit_batch": limit_config["batch"],
+            "limit_layout": f"{limit_config['processes']} x {limit_config['threads']}", "ratio_to_limit": mine["rps"] / limit_rps,
+            "direct_rps": direct["rps"], "direct_p50_ms": direct["p50_ms"],
             "loadgen_cpu_share": mine["loadgen_cpu_share"],
         }
-        if "grpc" in ours[name]:
-            row["grpc_rps"], row["grpc_p50_ms"] = ours[name]["grpc"]["rps"], ours[name]["grpc"]["p50_ms"]
+        for protocol in ("grpc", "v2"):
+            if protocol in ours[name]:
+                row[f"{protocol}_rps"], row[f"{protocol}_p50_ms"] = (ours[name][protocol]["rps"],
+                                                                     ours[name][protocol]["p50_ms"])
+        fine = next((o for o in fine_overhead if o["model"] == name), None)
+        if fine:  # the sub-millisecond measurement (loadtests/overhead.py), REST against REST
+            row["gateway_overhead_p50_ms"] = fine["added"]["gateway REST"]["p50_ms"]
+            row["gateway_overhead_p99_ms"] = fine["added"]["gateway REST"]["p99_ms"]
         if name in stock:
             row["stock_rps"] = stock[name]["default"]["rps"]
             row["stock_default_workers"] = stock[name]["default_workers"]
@@ -130,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="", help="comma-separated names (default: every seed model + refs)")
     parser.add_argument("--duration", type=float, default=20, help="seconds per locust run")
     parser.add_argument("--concurrency", type=int, default=0, help="fixed users (default: found by stepping)")
-    parser.add_argument("--limit-seconds", type=float, default=8)
+    parser.add_argument("--limit-seconds", type=float, default=6)
+    parser.add_argument("--overhead-requests", type=int, default=200, help="per path, for the gateway overhead")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--no-docs", action="store_true", help="do not regenerate docs/benchmarks.md")
     args = parser.parse_args(argv)
@@ -142,9 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
         ours = bench_ours(names, args, out, Path(tmp))
         stock = bench_stock([n for n in names if stock_supported(n)], args, out, Path(tmp))
+    fine = ours.pop("overhead")
     summary = {"machine": describe_machine(), "started": started, "seconds": time.time() - started,
-               "duration_s": args.duration, "models": summarize(names, limits, ours, stock),
-               "details": {"ours": ours, "stock": stock}}
+               "duration_s": args.duration, "models": summarize(names, limits, ours, stock, fine),
+               "overhead": fine, "details": {"ours": ours, "stock": stock}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if not args.no_docs:
         write_docs(summary, out)

@@ -64,6 +64,42 @@ def _fmt(value, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _added(row: dict) -> str:
+    if "gateway_overhead_p50_ms" not in row:
+        return "-"
+    return f"{row['gateway_overhead_p50_ms']:+.2f} / {row['gateway_overhead_p99_ms']:+.2f}"
+
+
+def _protocol_table(rows: list[dict]) -> list[str]:
+    rows = [r for r in rows if "grpc_rps" in r]
+    if not rows:
+        return []
+    lines = ["", "## REST vs gRPC vs v2 under load (locust, same users as the REST row)", "",
+             "| model | users | REST req/s | REST p50 ms | gRPC req/s | gRPC p50 ms | v2 REST req/s | v2 p50 ms |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    return lines + [f"| `{r['name']}` | {r['users']} | {_fmt(r['rps'])} | {_fmt(r['p50_ms'], 0)} | {_fmt(r['grpc_rps'])} | "
+                    f"{_fmt(r['grpc_p50_ms'], 0)} | {_fmt(r.get('v2_rps'))} | {_fmt(r.get('v2_p50_ms'), 0)} |"
+                    for r in rows]
+
+
+def _overhead_tables(measured: list[dict]) -> list[str]:
+    if not measured:
+        return []
+    lines = ["", "## Gateway overhead", "",
+             "One sequential client, the paths interleaved in rounds (loadtests/overhead.py), latency by "
+             "`time.perf_counter`. *Added* is a gateway path's latency minus TorchServe's over the same transport "
+             "(REST against REST, gRPC against gRPC: the gateway reaches TorchServe over gRPC either way).", "",
+             "| model | path | requests | p50 ms | p99 ms | added p50 ms | added p99 ms |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for entry in measured:
+        for path, latency in entry["latency"].items():
+            added = entry["added"].get(path)
+            extra = (f"{added['p50_ms']:+.2f} | {added['p99_ms']:+.2f}" if added else "- | -")
+            lines.append(f"| `{entry['model']}` | {path} | {latency['requests']} | {latency['p50_ms']:.2f} | "
+                         f"{latency['p99_ms']:.2f} | {extra} |")
+    return lines
+
+
 def write_docs(summary: dict, run_dir: Path) -> None:
     rows, machine = summary["models"], summary["machine"]
     front = _charts(rows, run_dir)
@@ -75,22 +111,27 @@ def write_docs(summary: dict, run_dir: Path) -> None:
         f"GPU: {machine['gpu'] or 'none'}; Python {machine['python']}, torch {machine['torch']} "
         f"({machine['torch_threads']} threads), TorchServe {machine['torchserve']}.", "",
         "How each figure was obtained:",
-        "- **limit**: the bare model in a tight loop (decode with torchvision.io, resize/crop/normalize, forward) at "
-        "its best batch size of 1, 2, 4, 8, channels_last, float32, all cores; no server, no network.",
+        "- **limit**: the bare model in a tight loop (decode with torchvision.io, resize/crop/normalize, forward), "
+        "channels_last, float32, no server, no network, at its best over batch sizes 1, 2, 4, 8 and two layouts of "
+        "the cores: one process with all of them, or one single-threaded process per core timed over the same "
+        "interval (as TorchServe runs workers); the layout is processes x threads.",
         f"- **zooserve**: locust (FastHttpUser, closed loop, {summary['duration_s']:.0f} s per step) POSTing "
         "tests/data/chelsea.jpg to the gateway's `/predict/<model>`; users stepped 1, 2, 4, ... until throughput "
         "stopped growing; the best step is reported. The load generator runs on the same machine; its CPU share "
         "is in the last column.",
-        "- **direct**: the same load straight at our TorchServe (`/predictions/<model>`); `gateway +p50` is "
-        "zooserve's p50 minus direct p50 at the same users.",
+        "- **direct**: the same load straight at our TorchServe (`/predictions/<model>`), same users.",
+        "- **gateway +p50/+p99**: what the gateway adds, measured to the microsecond by one sequential client "
+        "(loadtests/overhead.py; locust rounds latencies over 100 ms to 10 ms): see *Gateway overhead* below.",
         "- **stock**: TorchServe 0.12 with its built-in `image_classifier` handler on the same weights and load, at "
-        "its default settings (default workers) and with one worker (`best`).", "",
+        "its default settings (default workers) and with one worker (`best`).",
+        "- our serving settings (2 single-threaded workers per model on 2 cores, batches of 4, 5 ms delay) were "
+        "chosen by measurement: [tuning.md](tuning.md).", "",
     ]
     if not machine["gpu"]:
         lines += ["GPU figures are missing: no GPU was available to this run.", ""]
     lines += [
-        "| model | zooserve req/s | p50 ms | p95 ms | p99 ms | failures | limit img/s (batch) | of limit | "
-        "direct req/s | gateway +p50 ms | stock req/s (workers) | stock best | vs stock | loadgen CPU |",
+        "| model | zooserve req/s | p50 ms | p95 ms | p99 ms | failures | limit img/s (layout, batch) | of limit | "
+        "direct req/s | gateway +p50 / +p99 ms | stock req/s (workers) | stock best | vs stock | loadgen CPU |",
         "| --- |" + " --- |" * 14,
     ]
     for r in rows:
@@ -98,16 +139,11 @@ def write_docs(summary: dict, run_dir: Path) -> None:
         ratio = f"{r['ratio_to_stock']:.1f}x" if r.get("ratio_to_stock") else "-"
         lines.append(
             f"| `{r['name']}` | {_fmt(r['rps'])} | {_fmt(r['p50_ms'], 0)} | {_fmt(r['p95_ms'], 0)} | "
-            f"{_fmt(r['p99_ms'], 0)} | {r['failures']} | {_fmt(r['limit_rps'])} ({r['limit_batch']}) | "
-            f"{r['ratio_to_limit']:.0%} | {_fmt(r['direct_rps'])} | {_fmt(r['gateway_overhead_p50_ms'])} | {stock} | "
+            f"{_fmt(r['p99_ms'], 0)} | {r['failures']} | {_fmt(r['limit_rps'])} ({r.get('limit_layout', '1 x all')}, "
+            f"{r['limit_batch']}) | {r['ratio_to_limit']:.0%} | {_fmt(r['direct_rps'])} | {_added(r)} | {stock} | "
             f"{_fmt(r.get('stock_best_rps'))} | {ratio} | {r['loadgen_cpu_share']:.0%} |"
         )
-    grpc_rows = [r for r in rows if "grpc_rps" in r]
-    if grpc_rows:
-        lines += ["", "## REST vs gRPC (same users as the REST row)", "", "| model | REST req/s | REST p50 ms | "
-                  "gRPC req/s | gRPC p50 ms |", "| --- | --- | --- | --- | --- |"]
-        lines += [f"| `{r['name']}` | {_fmt(r['rps'])} | {_fmt(r['p50_ms'], 0)} | {_fmt(r['grpc_rps'])} | "
-                  f"{_fmt(r['grpc_p50_ms'], 0)} |" for r in grpc_rows]
+    lines += _protocol_table(rows) + _overhead_tables(summary.get("overhead", []))
     lines += ["", "## Charts", "", "![throughput per network against its limit](img/throughput.png)", "",
               "![seed top-1 accuracy against served throughput](img/accuracy_vs_throughput.png)", "",
               f"Pareto front (no other network is both faster and more accurate): {', '.join(front) or '-'}.", ""]

@@ -31,7 +31,7 @@ class GatewayServer:
         self.settings = settings
         self.gateway = Gateway(settings)
         config = uvicorn.Config(
-            create_app(self.gateway), host=settings.host, port=settings.rest_port, lifespan="off",
+            create_app(self.gateway), host=settings.host, port=settings.rest_port, lifespan="off", http="httptools",
             timeout_graceful_shutdown=settings.shutdown_grace_s, log_config=None, access_log=False,
         )
         self.rest = _Uvicorn(config)

@@ -28,8 +28,12 @@ DEFAULT_STORE = ROOT / "model_store"
 WEIGHTS_FILE = "weights.safetensors"
 ARCHIVE_VERSION = "1.0"
 
-# Batching defaults, from the measurements in docs/handler.md: a small batch with a short delay keeps
-# latency low at light load and lets a loaded worker amortize per-call overhead.
+# Worker and batching defaults, chosen by measurement (docs/tuning.md, `python -m loadtests.tune`): two
+# single-threaded workers beat one two-threaded worker on 2 cores (a thread stalled by the frontend or the
+# gateway holds up its partner thread at every parallel region; a single-threaded worker only slows
+# itself), and batches of 4 with a 5 ms delay amortize per-call overhead without hurting light load.
+# The handler gives each worker cores / workers torch threads, so larger machines get more threads each.
+WORKERS = 2
 BATCH_SIZE = 4
 MAX_BATCH_DELAY_MS = 5
 RESPONSE_TIMEOUT_S = 120
@@ -43,7 +47,7 @@ class ArchiveOptions:
     pretrained: bool = False
     batch_size: int = BATCH_SIZE
     max_batch_delay_ms: int = MAX_BATCH_DELAY_MS
-    workers: int = 1
+    workers: int = WORKERS
 
 
 def model_config(name: str, options: ArchiveOptions, weights: str) -> dict:

@@ -86,6 +86,8 @@ def models_markdown(entries: list[dict[str, Any]]) -> str:
         "implementation established layer by layer from the paper and its reference code; `reconstructed` is",
         "our own implementation where the paper's exact structure could not be established (see the notes).",
         "Accuracy figures are the seed table's; which result of the paper they quote is in the notes.",
+        "What each costs to serve: load time, worker memory and single-request latency in a real TorchServe",
+        "are in [serving-profile.md](serving-profile.md); throughput under load in [benchmarks.md](benchmarks.md).",
         "",
         "## The seed table",
         "",

@@ -14,14 +14,13 @@ pytestmark = pytest.mark.e2e
 
 def test_short_bench_writes_a_complete_summary(tmp_path):
     assert bench(["--models", "resnet18,squeezenet1_0", "--duration", "3", "--concurrency", "2",
-                  "--limit-seconds", "1", "--results", str(tmp_path), "--no-docs"]) == 0
+                  "--limit-seconds", "1", "--overhead-requests", "12", "--results", str(tmp_path), "--no-docs"]) == 0
     [run] = list(tmp_path.iterdir())
     summary = json.loads((run / "summary.json").read_text())
     rows = {row["name"]: row for row in summary["models"]}
     assert set(rows) == {"resnet18", "squeezenet1_0"}
     for row in rows.values():
-        for key in ("rps", "p50_ms", "p95_ms", "p99_ms", "failures", "limit_rps", "ratio_to_limit",
-                    "gateway_overhead_p50_ms"):
+        for key in ("rps", "p50_ms", "p95_ms", "p99_ms", "failures", "limit_rps", "ratio_to_limit", "direct_rps"):
             assert key in row, key
         assert row["rps"] > 0 and row["failures"] == 0 and row["limit_rps"] > 0
         assert row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
@@ -29,6 +28,14 @@ def test_short_bench_writes_a_complete_summary(tmp_path):
     assert rows["resnet18"]["stock_default_workers"] >= 1
     assert "stock_rps" not in rows["squeezenet1_0"], "stock TorchServe only for the reference networks"
     assert any(path.name.endswith("_stats.csv") for path in run.iterdir()), "locust CSVs are kept"
+    assert rows["resnet18"]["v2_rps"] > 0 and rows["resnet18"]["grpc_rps"] > 0
+    # the fine gateway overhead: a tiny network and the reference one, every path answered
+    overhead = {entry["model"]: entry for entry in summary["overhead"]}
+    assert set(overhead) == {"resnet8_digits", "resnet18"}
+    for entry in overhead.values():
+        assert len(entry["latency"]) == 6 and all(p["requests"] == 10 for p in entry["latency"].values())
+        assert all(0 < p["p50_ms"] <= p["p99_ms"] for p in entry["latency"].values())
+    assert rows["resnet18"]["gateway_overhead_p50_ms"] == overhead["resnet18"]["added"]["gateway REST"]["p50_ms"]
 
 
 def test_pareto_front():
