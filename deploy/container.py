@@ -19,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import signal
 import string
 import subprocess
@@ -119,10 +120,44 @@ def write_config(directory: Path, env: dict[str, str], models: list[str] | None)
     props["model_store"] = str(model_store())
     if models:
         props["load_models"] = ",".join(f"{name}.mar" for name in models)
+    problems = insecure_settings(props)
+    if problems:  # a TS_* variable or another config file must not open TorchServe up: refuse to start
+        raise SystemExit(f"refusing to start TorchServe with {template} and the TS_* environment: "
+                         + "; ".join(problems))
     path = directory / "config.properties"
     header = f"# written by deploy/container.py from {template} and the TS_* environment\n"
     path.write_text(header + "".join(f"{key}={value}\n" for key, value in props.items()))
     return path
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# what allowed_urls must refuse: archives come from the local model store only, never fetched from anywhere
+REMOTE_ARCHIVES = ("http://example.com/m.mar", "https://example.com/m.mar", "file:///tmp/m.mar", "s3://b/m.mar")
+
+
+def insecure_settings(props: dict[str, str]) -> list[str]:
+    """What in this TorchServe config would expose it (empty when nothing does); docs/security.md says why.
+
+    Token authorization on; the inference and management APIs (HTTP and gRPC) on loopback, where only the
+    gateway or the pod's key proxy reaches them; no archive from a URL; no configuration from TorchServe's
+    own reading of TS_* variables, which would bypass this check. The metrics address may be opened.
+    """
+    problems = []
+    if props.get("disable_token_authorization", "false").strip().lower() != "false":
+        problems.append("token authorization must stay on (disable_token_authorization=false)")
+    if props.get("enable_envvars_config", "false").strip().lower() != "false":
+        problems.append("enable_envvars_config must stay false (TS_* variables are resolved here)")
+    for key in ("inference_address", "management_address"):
+        if urlsplit(props.get(key, "")).hostname not in LOOPBACK:
+            problems.append(f"{key} must be on loopback, not {props.get(key)!r}")
+    for key in ("grpc_inference_address", "grpc_management_address"):
+        if props.get(key) not in LOOPBACK:
+            problems.append(f"{key} must be on loopback, not {props.get(key)!r}")
+    patterns = [p for p in props.get("allowed_urls", ".*").split(",") if p]
+    fetched = [u for u in REMOTE_ARCHIVES if any(re.fullmatch(p, u, re.IGNORECASE) for p in patterns)]
+    if fetched or "allowed_urls" not in props:  # TorchServe's default allows every http(s) and file URL
+        problems.append(f"allowed_urls must refuse remote archives ({', '.join(fetched) or 'unset'})")
+    return problems
 
 
 def address(url: str) -> tuple[str, int]:

@@ -18,6 +18,8 @@ from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from server.store.build import WORKERS  # the workers per model our archives ask for
+
 from .backend import TorchServeBackend
 from .catalog import Catalog, parameter_count
 from .deadline import Deadline
@@ -34,8 +36,10 @@ UNLOAD_TIMEOUT_S = 60.0
 
 
 async def estimated_bytes(name: str) -> int:
+    """Every worker of the model holds its own interpreter, torch and copy of the weights."""
     # counting builds the model on the meta device: off the event loop
-    return WORKER_BASE_BYTES + BYTES_PER_PARAMETER * await asyncio.to_thread(parameter_count, name)
+    per_worker = WORKER_BASE_BYTES + BYTES_PER_PARAMETER * await asyncio.to_thread(parameter_count, name)
+    return WORKERS * per_worker
 
 
 class ModelManager:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from server.zoo import create_model, model_info
 from server.zoo.labels import class_names
@@ -43,6 +43,16 @@ class HandlerConfig(BaseModel):
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0)
     threads: int = Field(default=0, ge=0, description="torch threads on CPU; 0: the cores this worker may use")
     warmup: bool = True
+
+    @field_validator("weights_file")
+    @classmethod
+    def _safetensors_in_the_archive(cls, name: str | None) -> str | None:
+        # an archive's weights are data, never code: safetensors only (unpickling a .pt could run anything,
+        # and weights_only=True is the only guard there), and a bare file name, so it cannot point outside
+        # the archive. server.store always writes weights.safetensors.
+        if name is not None and (Path(name).name != name or not name.endswith(".safetensors")):
+            raise ValueError(f"weights_file must be a .safetensors file at the archive's top level, not {name!r}")
+        return name
 
     @model_validator(mode="after")
     def _file_for_real_weights(self) -> "HandlerConfig":

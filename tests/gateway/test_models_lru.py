@@ -6,19 +6,21 @@ import asyncio
 
 from server.gateway.models import WORKER_BASE_BYTES, estimated_bytes
 from server.gateway.settings import GiB, MiB
+from server.store.build import WORKERS
 from tests.gateway.conftest import backend_for
 from tests.gateway.test_rest import error
 
 
 def test_estimates_grow_with_the_weights():
     small, large = asyncio.run(estimated_bytes("squeezenet1_0")), asyncio.run(estimated_bytes("resnet18"))
-    assert WORKER_BASE_BYTES < small < large < 1000 * MiB
+    assert WORKERS * WORKER_BASE_BYTES < small < large < WORKERS * 1000 * MiB
 
 
 def test_least_recently_used_model_is_unloaded_to_fit_the_budget(start_gateway, torchserve, management):
-    # room for one small model at a time (each estimate is 800-900 MiB); the budget is kept when loading
+    # room for one small model at a time (each estimate is 800-900 MiB per worker); the budget is kept
     management.unload("squeezenet1_0", "resnet18")
-    with start_gateway(backend_for(torchserve, memory_budget_bytes=1000 * MiB)) as gateway:
+    budget = WORKERS * 1000 * MiB
+    with start_gateway(backend_for(torchserve, memory_budget_bytes=budget)) as gateway:
         first = gateway.predict("squeezenet1_0")
         assert first.status_code == 200, first.text
         assert management.registered() == {"squeezenet1_0"}  # whatever else was loaded made room
@@ -29,7 +31,7 @@ def test_least_recently_used_model_is_unloaded_to_fit_the_budget(start_gateway, 
         assert gateway.metric("zoo_model_unloads_total", model="squeezenet1_0") == 1
         assert gateway.metric("zoo_model_loads_total", model="resnet18", outcome="loaded") == 1
         assert gateway.metric("zoo_models_loaded", backend="local") == 1
-        assert 0 < gateway.metric("zoo_backend_memory_reserved_bytes", backend="local") <= 1000 * MiB
+        assert 0 < gateway.metric("zoo_backend_memory_reserved_bytes", backend="local") <= budget
         assert gateway.metric("zoo_model_load_duration_seconds_count", model="resnet18") == 1
 
         models = {m["name"]: m["loaded"] for m in gateway.http.get("/models").json()["models"]}

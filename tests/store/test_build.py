@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from server.store.__main__ import main as store_cli
-from server.store.build import ArchiveOptions, build_archive
+from server.store.build import WORKERS, ArchiveOptions, build_archive
 from server.zoo import create_model, list_models
 from server.zoo.weights import save_weights
 
@@ -29,7 +29,7 @@ def test_every_registry_entry_has_a_buildable_archive(tmp_path, capsys):
         assert not any(f.endswith(".safetensors") for f in files), f"{name}: fixed-seed archives carry no weights"
         config = archive_config(path)
         assert config["zoo"]["model"] == name and config["zoo"]["weights"] == "fixed-seed"
-        assert config["batchSize"] >= 1 and config["minWorkers"] == config["maxWorkers"] == 1
+        assert config["batchSize"] >= 1 and config["minWorkers"] == config["maxWorkers"] == WORKERS
         assert path.stat().st_size < 64 * 1024, "an archive without weights stays small"
 
 
