@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv system-deps serve test bench catalog docs clean demo-ab
+.PHONY: venv system-deps serve test bench tune soak catalog docs clean demo-ab audit
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,29 @@ DURATION ?= 20
 CONCURRENCY ?= 0
 bench: venv system-deps
 	$(PY) -m loadtests.bench --models "$(MODELS)" --duration $(DURATION) --concurrency $(CONCURRENCY)
+
+# make soak [SOAK_DURATION=seconds]: the stack under steady load (REST, gRPC, v2 and bad requests), its
+# processes' memory and file descriptors sampled; writes loadtests/results/soak-*/ and docs/reliability.md
+SOAK_DURATION ?= 600
+soak: venv system-deps
+	$(PY) -m loadtests.soak --duration $(SOAK_DURATION)
+
+# Known vulnerabilities in our dependencies, from PyPI's advisory data (pip-audit): the pinned lines of both
+# requirement files, then every package they installed in the virtualenv (their dependencies, as `pip freeze`
+# lists them: without pip, setuptools and the project itself). --strict: a package that could not be audited
+# fails the audit instead of passing unaudited. Accepted advisories, each with its reason: $(AUDIT_IGNORE).
+# Not part of `make test`: docs/security.md says why.
+AUDIT_IGNORE ?= tests/security/pip-audit-ignore.txt
+PIP_AUDIT = $(VENV)/bin/pip-audit --strict --vulnerability-service pypi --progress-spinner off --no-deps --disable-pip \
+	$(addprefix --ignore-vuln ,$(shell sed -e 's/\#.*//' $(AUDIT_IGNORE)))
+audit: venv
+	$(PIP_AUDIT) -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip freeze --exclude-editable > $(VENV)/installed-requirements.txt
+	$(PIP_AUDIT) -r $(VENV)/installed-requirements.txt
+
+# make tune [MODELS=a,b]: workers x threads, batch size and delay measured through TorchServe (docs/tuning.md)
+tune: venv system-deps
+	$(PY) -m loadtests.tune --models "$(or $(MODELS),resnet50,mobilenet_v2)"
 
 catalog: venv
 	$(PY) -m server.zoo list

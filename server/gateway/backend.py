@@ -29,6 +29,35 @@ class ModelNotRegistered(Exception):
     """The backend does not have the model (never loaded, or TorchServe restarted): load it and retry."""
 
 
+# what TorchServe (0.12) says when the worker running a batch died (every request of the batch gets it; the
+# status is 500, or 413 when the worker was SIGKILLed, which TorchServe takes for the kernel's OOM killer)
+WORKER_DIED = "Worker died."
+# ...and when the model has no worker to queue the request for (being scaled, or its queue is full): 503
+NO_WORKER = "has no worker to serve inference request"
+
+
+class WorkerLost(Exception):
+    """TorchServe lost the worker that was running the request, or has none for the model right now.
+
+    TorchServe restarts dead workers by itself and queues requests until one is up, and a prediction has no
+    side effect, so the core may send the request once more (``error`` is what the client gets otherwise)."""
+
+    def __init__(self, reason: str, error: GatewayError):
+        super().__init__(error.message)
+        self.reason = reason  # "worker_died" or "no_worker": the label of the retry metric
+        self.error = error
+
+
+def worker_lost(backend: str, model: str, text: str) -> WorkerLost | None:
+    """The WorkerLost that TorchServe's error text (HTTP body or gRPC details) describes, if it describes one."""
+    if WORKER_DIED in text:
+        return WorkerLost("worker_died", BackendError(f"backend {backend!r} lost the worker serving {model!r}"))
+    if NO_WORKER in text:
+        return WorkerLost("no_worker", BackendUnavailable(f"backend {backend!r} has no worker for {model!r} now",
+                                                          code="model_unavailable"))
+    return None
+
+
 class KeyRefused(Exception):
     """TorchServe refused the token we sent."""
 
@@ -113,6 +142,9 @@ class TorchServeBackend:
             return ModelNotRegistered(model)
         if kind == "ModelVersionNotFoundException":
             return NotFound(f"model {model!r} has no version {version!r}", code="unknown_version")
+        lost = worker_lost(self.name, model, str(body.get("message", "")) if isinstance(body, dict) else "")
+        if lost is not None:
+            return lost
         log.warning("backend %s answered %s for %s: %s", self.name, response.status_code, model, response.text[:500])
         if response.status_code == 503:
             return BackendUnavailable(f"backend {self.name!r} cannot take requests for {model!r} now")

@@ -17,7 +17,7 @@ from google.protobuf.empty_pb2 import Empty
 
 from server.protos import load
 
-from .backend import REFUSED_KEY, KeyRefused, ModelNotRegistered
+from .backend import REFUSED_KEY, KeyRefused, ModelNotRegistered, worker_lost
 from .errors import BackendError, BackendUnavailable, DeadlineExceeded, NotFound, from_status
 
 if TYPE_CHECKING:
@@ -73,6 +73,10 @@ class GrpcInference:
         code, details, name = error.code(), error.details() or "", self.backend.name
         if code == grpc.StatusCode.PERMISSION_DENIED or REFUSED_KEY in details:
             return KeyRefused()
+        # before the codes: TorchServe answers these with UNAVAILABLE, INTERNAL or RESOURCE_EXHAUSTED
+        lost = worker_lost(name, model, details)
+        if lost is not None:
+            return lost
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return DeadlineExceeded(f"no answer from backend {name!r} within the deadline")
         if code == grpc.StatusCode.UNAVAILABLE:

@@ -1,9 +1,10 @@
 """The one data path. REST and gRPC (and the Open Inference Protocol later) parse their own wire format,
 call ``Gateway.predict`` / ``list_models`` / ``get_model`` / ``ready``, and map the typed errors back.
 
-A prediction: check the name against the catalog, the version, topk and the image header (so nothing
-malformed reaches TorchServe) -> take a slot of the model's in-flight cap -> route to the model's backend
--> load the model there if needed -> call it within the deadline -> count it in the metrics.
+A prediction: check the name against the catalog -> take a slot of the model's in-flight cap (over it: 429
+before the body is even read) -> read the body, check the version, topk and the image header (so nothing
+malformed reaches TorchServe) -> route to the model's backend -> load the model there if needed -> call it
+within the deadline, once more if TorchServe lost the worker (``dispatch.py``) -> count it in the metrics.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import Any
 from server.handler.decode import ImageError, read_header
 from server.zoo.labels import class_names
 
-from .backend import ModelNotRegistered, TorchServeBackend
+from .backend import TorchServeBackend
 from .catalog import Catalog
 from .deadline import Deadline
+from .dispatch import call_backend
 from .errors import (
     BackendError,
     BadRequest,
@@ -165,17 +167,23 @@ class Gateway:
 
     async def _predict(self, request: PredictRequest, started: float) -> PredictResult:
         info = self.catalog.info(request.model)  # NotFound with close matches, before the body is even read
-        if not isinstance(request.image, bytes):
-            request = replace(request, image=await request.image())
-        self.metrics.body_bytes.observe(len(request.image))
-        self._validate(request, info.num_classes)
         deadline = Deadline(min(self.settings.request_timeout_s, request.timeout_s or float("inf")))
+        # the slot first: a request over the cap is refused before its body is read, so a burst costs no
+        # buffering, and a slot's body is read within the deadline, so a slow upload cannot hold it for long
         with self._slot(request.model):
             try:
-                reply, backend_s, load_s = await self._call_backend(request, deadline)
-            except DeadlineExceeded as error:
-                if error.code != DeadlineExceeded.default_code:  # a more precise one (the model is still loading)
-                    raise
+                if not isinstance(request.image, bytes):
+                    async with asyncio.timeout(deadline.remaining()):
+                        request = replace(request, image=await request.image())
+                self.metrics.body_bytes.observe(len(request.image))
+                self._validate(request, info.num_classes)
+                name = self.settings.backend_for(request.model)
+                reply, backend_s, load_s = await call_backend(
+                    self.backends[name], self.models[name], self.metrics, request.model, request.version,
+                    request.image, request.topk, deadline)
+            except (DeadlineExceeded, TimeoutError) as error:
+                if isinstance(error, DeadlineExceeded) and error.code != DeadlineExceeded.default_code:
+                    raise  # a more precise one (the model is still loading)
                 # one message wherever the time ran out: in the gateway, on the way, or inside TorchServe
                 raise DeadlineExceeded(
                     f"no answer for {request.model!r} within the deadline of {deadline.seconds:g} s") from None
@@ -197,9 +205,11 @@ class Gateway:
             if request.version is not None:
                 raise BadRequest(f"{experiment.name!r} is an experiment: its variants choose the version",
                                  code="bad_version")
-            image = request.image if isinstance(request.image, bytes) else await request.image()
+            # read inside the variant's slot, as any body; kept for the shadows
+            image = request.image if isinstance(request.image, bytes) else _ReadOnce(request.image)
             result = await self._predict_model(replace(request, model=variant.model, version=variant.version,
                                                        image=image))
+            image = image if isinstance(image, bytes) else image.data
             status = 200
         except GatewayError as error:
             status, error.variant = error.status, name  # the transports name the variant in errors too
@@ -353,29 +363,6 @@ class Gateway:
             raise TooLarge(f"body too large: {size} bytes > limit of {limit} bytes" if complete
                            else f"body too large: more than the limit of {limit} bytes")
 
-    async def _call_backend(self, request: PredictRequest, deadline: Deadline) -> tuple[dict, float, float]:
-        """The handler's answer, the seconds spent in backend calls and the seconds spent loading."""
-        name = self.settings.backend_for(request.model)
-        backend, models = self.backends[name], self.models[name]
-        backend_s = load_s = 0.0
-        for _ in range(2):  # a second time only when the backend lost the model
-            async with models.use(request.model, deadline) as loading:
-                load_s += loading
-                started = time.perf_counter()
-                try:
-                    reply = await backend.predict(request.model, request.version, request.image, request.topk,
-                                                  deadline.remaining())
-                except ModelNotRegistered:
-                    log.warning("backend %s lost %s; loading it again", name, request.model)
-                    models.forget(request.model)
-                    continue
-                finally:
-                    elapsed = time.perf_counter() - started
-                    backend_s += elapsed
-                    self.metrics.backend_duration.labels(request.model).observe(elapsed)
-                return reply, backend_s, load_s
-        raise BackendError(f"backend {name!r} does not keep {request.model!r} loaded")
-
     # --- the catalog ---
 
     async def list_models(self) -> list[dict[str, Any]]:
@@ -409,6 +396,19 @@ class Gateway:
         names = list(self.backends)
         answers = await asyncio.gather(*(self.backends[n].ping(READY_TIMEOUT_S) for n in names))
         return dict(zip(names, answers, strict=True))
+
+
+class _ReadOnce:
+    """A body reader that reads once and keeps the bytes (an experiment's shadows need them afterwards)."""
+
+    def __init__(self, read: ImageReader):
+        self._read = read
+        self.data: bytes | None = None
+
+    async def __call__(self) -> bytes:
+        if self.data is None:
+            self.data = await self._read()
+        return self.data
 
 
 def _result(request_id: str, reply: dict[str, Any], timings: Timings) -> PredictResult:

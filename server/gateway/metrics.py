@@ -46,6 +46,11 @@ class Metrics:
             "zoo_backend_duration_seconds", "Time inside TorchServe prediction calls.",
             ["model"], buckets=LATENCY_BUCKETS, registry=registry,
         )
+        self.retries = Counter(
+            "zoo_backend_retries", "Prediction calls sent again: the worker died mid-request (worker_died), the "
+            "model had no worker (no_worker), or the backend had lost the model, which is loaded again (model_lost).",
+            ["model", "reason"], registry=registry,
+        )
         self.in_flight = Gauge(
             "zoo_requests_in_flight", "Prediction requests being served.", ["model"], registry=registry,
         )

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=20 * MiB, gt=0, description="largest image body accepted")
     max_pixels: int = Field(default=40_000_000, gt=0, description="largest image (width x height) accepted")
     max_in_flight_per_model: int = Field(default=32, gt=0, description="more at once are refused with 429")
+    max_concurrent_rpcs: int = Field(
+        default=64, gt=0, description="gRPC calls in progress at once, all methods: more are refused with "
+        "RESOURCE_EXHAUSTED before their message is decoded (it arrives whole before the per-model cap sees it)")
     request_timeout_s: float = Field(default=30.0, gt=0, description="deadline of one prediction, end to end")
     load_timeout_s: float = Field(default=300.0, gt=0, description="registering a model on TorchServe")
     heavy_load_timeout_s: float = Field(default=900.0, gt=0, description="the same for models marked heavy")

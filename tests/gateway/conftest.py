@@ -144,9 +144,9 @@ def loop_thread():
     loop.close()
 
 
-@pytest.fixture(scope="session")
-def start_gateway(loop_thread, torchserve):
-    """``with start_gateway(**settings) as gateway:`` a gateway on free ports, stopped on leaving."""
+def gateway_starter(loop_thread: LoopThread, torchserve: TorchServe):
+    """``with start(**settings) as gateway:`` a gateway on free ports in front of ``torchserve``, stopped on
+    leaving (shared with tests/security, which cannot see these fixtures)."""
 
     @contextmanager
     def start(backend: BackendSettings | None = None, **settings) -> Iterator[RunningGateway]:
@@ -166,6 +166,12 @@ def start_gateway(loop_thread, torchserve):
             loop_thread.run(running.server.stop())
 
     return start
+
+
+@pytest.fixture(scope="session")
+def start_gateway(loop_thread, torchserve):
+    """``with start_gateway(**settings) as gateway:`` a gateway on free ports, stopped on leaving."""
+    return gateway_starter(loop_thread, torchserve)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 Assignment and stickiness (REST and gRPC), shadows that are slow or failing, reloading a good and a bad
 file, feedback, reports (JSON and HTML), the record store on SQLite and on a real PostgreSQL, a SIGTERM
-that loses no recorded request, and guardrails that trip on a failing variant but not on an equal one.
+under load that loses no acknowledged request, and guardrails that trip on a failing variant but not on an equal one.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,8 +25,8 @@ from server.gateway.settings import BackendSettings, Settings
 from server.store.build import ArchiveOptions, build_archive
 from tests.conftest import free_port
 from tests.gateway.conftest import RunningGateway, backend_for, pb
-from tests.gateway.test_main import Process, backends_env
 from tests.postgres import postgres_bin, running_postgres
+from tests.reliability.harness import CONNECTION_FAILED, Load, gateway_process, grpc_client, rest_client
 
 DIGIT_MODELS = ("resnet8_digits", "resnet20_digits")
 
@@ -308,37 +307,44 @@ def test_records_and_feedback_reach_the_database(experiment_gateway, database, d
     assert sorted(rows) == sorted(zip(ids, [d.label for d in digits[:8]]))
 
 
-def test_sigterm_loses_no_recorded_request(torchserve, digit_archives, digits, tmp_path):
+def test_sigterm_under_load_loses_no_acknowledged_request(torchserve, digit_archives, digits, tmp_path):
+    """SIGTERM while eight clients (REST and gRPC) keep sending: the requests in flight are answered 200, every
+    200 is in the record store, and connections opened after the signal are refused."""
     experiments = tmp_path / "experiments.yaml"
     experiments.write_text(STICKY.replace("digits_ab", "durable"))
     records = tmp_path / "records.sqlite3"
-    rest_port = free_port()
-    env = {"ZOO_REST_PORT": str(rest_port), "ZOO_GRPC_PORT": str(free_port()),
-           "ZOO_BACKENDS": backends_env(torchserve.inference_url, torchserve.management_url,
-                                        f"127.0.0.1:{torchserve.ports.grpc_inference}", torchserve.workdir),
-           "ZOO_EXPERIMENTS_FILE": str(experiments), "ZOO_RECORDS_PATH": str(records),
-           # nothing is written before the shutdown: the SIGTERM's flush must write it all
-           "ZOO_RECORD_FLUSH_INTERVAL_S": "3600"}
-    process = Process(["-m", "server.gateway"], env)
-    try:
-        process.wait_for("zooserve gateway ready")
-        url = f"http://127.0.0.1:{rest_port}/predict/durable"
-
-        def send(i: int) -> str:
-            response = httpx.post(url, content=digits[i].png, headers={"X-User-ID": f"d{i}"}, timeout=120)
-            assert response.status_code == 200, response.text
-            return response.json()["request_id"]
-
-        with ThreadPoolExecutor(4) as pool:
-            ids = set(pool.map(send, range(40)))
-        process.popen.send_signal(signal.SIGTERM)
-        process.finish()
-    finally:
-        process.kill()
+    # nothing is written before the shutdown: the SIGTERM's flush must write it all
+    with gateway_process(torchserve, experiments_file=experiments, records_path=records,
+                         record_flush_interval_s=3600) as gateway:
+        clients = [rest_client(gateway.url, "durable", digits[i].png, "image/png", {"X-User-ID": f"d{i}"})
+                   for i in range(6)]
+        clients += [grpc_client(gateway.grpc_target, "durable", digits[i].png, metadata=(("x-user-id", f"g{i}"),))
+                    for i in range(2)]
+        warm = [send() for send in clients]  # both variants' models loaded before the clock
+        assert {a.status for a in warm} == {200}
+        with Load(clients, pause_s=0.05) as load:
+            time.sleep(2)
+            signalled = time.monotonic()
+            gateway.process.popen.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            with pytest.raises(httpx.ConnectError):  # the listeners closed at once
+                httpx.get(f"{gateway.url}/healthz", timeout=5)
+            output = gateway.process.finish()
+            process_exit_s = time.monotonic() - signalled
     with sqlite3.connect(records) as connection:
         stored = {r[0] for r in connection.execute(
             "SELECT request_id FROM experiment_records WHERE experiment = 'durable' AND kind = 'primary'")}
-    assert stored == ids and len(ids) == 40
+    acknowledged = {a.request_id for a in warm + load.answers if a.status == 200}
+    finished = [a for a in load.answers if a.sent < signalled < a.done and a.status == 200]
+    refused = [a for a in load.answers if a.status == CONNECTION_FAILED]
+    print(f"\ngateway SIGTERM: {len(warm) + len(load.answers)} requests from 8 clients, {len(acknowledged)} answered "
+          f"200 (all {len(acknowledged & stored)} in the record store), {len(finished)} of them in flight at the "
+          f"signal; {len(refused)} refused at the connection after it; exit {process_exit_s:.1f} s after the signal")
+    # an answer, or a connection refused or closed before the request was read: never an error, never a hang
+    assert {a.status for a in load.answers} <= {200, CONNECTION_FAILED}
+    assert finished, "no request was in flight at the signal"
+    assert len(acknowledged) >= 40 and acknowledged <= stored, len(acknowledged - stored)
+    assert "stopping: letting in-flight requests finish" in output
 
 
 GUARDED = """

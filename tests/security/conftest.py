@@ -13,19 +13,16 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from server.gateway.server import GatewayServer
-from server.gateway.settings import Settings
 from server.store.build import ArchiveOptions, build_archive
 from server.torchserve import TorchServe
 from tests.conftest import torchserve_ports
 from tests.deploy.conftest import K8S, OVERLAYS, ROOT, build, docker_compose
-from tests.gateway.conftest import LoopThread, RunningGateway, backend_for
+from tests.gateway.conftest import LoopThread, RunningGateway, gateway_starter
 
 MODEL = "resnet8_digits"
 
@@ -113,25 +110,7 @@ def loop_thread() -> Iterator[LoopThread]:
 @pytest.fixture(scope="session")
 def start_gateway(loop_thread, torchserve):
     """``with start_gateway(**settings) as gateway:`` a real gateway on free ports, in front of our TorchServe."""
-
-    @contextmanager
-    def start(backend=None, **settings) -> Iterator[RunningGateway]:
-        config = Settings(host="127.0.0.1", rest_port=0, grpc_port=0,
-                          backends={"local": backend or backend_for(torchserve)}, **settings)
-
-        async def create() -> GatewayServer:
-            server = GatewayServer(config)
-            await server.start()
-            return server
-
-        running = RunningGateway(loop_thread.run(create()))
-        try:
-            yield running
-        finally:
-            running.close()
-            loop_thread.run(running.server.stop())
-
-    return start
+    return gateway_starter(loop_thread, torchserve)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
+from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -60,6 +62,39 @@ def _client_request_id(request: Any, context: grpc.aio.ServicerContext) -> str:
     return request_id(given)
 
 
+class Undecodable:
+    """A request whose bytes do not parse as its message (a string field that is not UTF-8, a truncated
+    field). gRPC itself would answer UNKNOWN, a server error; ``rpc`` answers INVALID_ARGUMENT instead."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def add_servicer(servicer: Any, service: Any, server: grpc.aio.Server) -> None:
+    """Registers ``servicer``'s unary methods for ``service`` (a service descriptor) as the generated
+    ``add_..._to_server`` would, except that a request that does not decode reaches the method as
+    ``Undecodable``."""
+    handlers = {}
+    for method in service.methods:
+        assert not (method.client_streaming or method.server_streaming), f"{method.full_name} is not unary"
+        request, response = GetMessageClass(method.input_type), GetMessageClass(method.output_type)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name), request_deserializer=_tolerant(request),
+            response_serializer=response.SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)
+
+
+def _tolerant(message: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return message.FromString(data)
+        except DecodeError:  # its text says no more than the type's name
+            return Undecodable(message.DESCRIPTOR.full_name)
+
+    return parse
+
+
 def rpc(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """The one error mapping: typed errors to their status, anything else to INTERNAL without details."""
 
@@ -67,6 +102,9 @@ def rpc(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     async def handle(self, request, context):
         rid = _client_request_id(request, context)
         try:
+            if isinstance(request, Undecodable):
+                raise BadRequest(f"malformed request: the bytes do not decode as a {request.message}",
+                                 code="bad_request")
             reply = await method(self, request, context, rid)
         except GatewayError as error:
             await abort(context, error, rid)
@@ -135,8 +173,9 @@ class GrpcServer:
         self.gateway = gateway
         # a little over the body cap, so that our own check answers first, with its message
         size = settings.max_body_bytes + 1024 * 1024
-        self.server = grpc.aio.server(options=[("grpc.max_receive_message_length", size)])
-        pb_grpc.add_ZooServiceServicer_to_server(ZooService(gateway), self.server)
+        self.server = grpc.aio.server(options=[("grpc.max_receive_message_length", size)],
+                                      maximum_concurrent_rpcs=settings.max_concurrent_rpcs)
+        add_servicer(ZooService(gateway), pb.DESCRIPTOR.services_by_name["ZooService"], self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         # the Open Inference Protocol (v2) beside ZooService; imported here: it builds on this module's `rpc`

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "x-request-id"
 VARIANT_HEADER = "X-Variant"
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 404, 413, 415, 422, 429, 502, 503, 504)}
+MODEL_PATH = Path(description="a registry name (GET /models lists them)", examples=["resnet18"])
 IMAGE_BODY = {
     "description": f"the image file as the body, or as the multipart form field `{IMAGE_FIELD}`",
     "required": True,
@@ -115,7 +116,28 @@ def create_app(gateway: Gateway) -> FastAPI:
     install_experiment_routes(app, gateway)
     v2_rest.install(app, gateway)  # the Open Inference Protocol (v2) under /v2
     page.install(app)  # GET /: the page for people
+    _document_validation_errors(app)
     return app
+
+
+def _document_validation_errors(app: FastAPI) -> None:
+    """FastAPI documents a 422 with its own body (HTTPValidationError) on every route with parameters; ours is
+    ErrorResponse (the handler above): the document says what a client really gets."""
+    make = app.openapi
+    ours = {"description": "a parameter of the wrong type",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document = make()
+            for operation in (op for path in document["paths"].values() for op in path.values()):
+                if "HTTPValidationError" in str(operation.get("responses", {}).get("422", "")):
+                    operation["responses"]["422"] = ours
+            for name in ("HTTPValidationError", "ValidationError"):
+                document.get("components", {}).get("schemas", {}).pop(name, None)
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def _install_routes(app: FastAPI, gateway: Gateway) -> None:
@@ -129,17 +151,18 @@ def _install_routes(app: FastAPI, gateway: Gateway) -> None:
             response.headers[VARIANT_HEADER] = result.variant
         return PredictResponse.model_validate(asdict(result))
 
-    topk_query = Query(default=None, description="how many classes to return (default 5)")
+    topk_query = Query(default=None, description="how many classes to return (default 5)", examples=[3])
 
     @app.post("/predict/{model}", response_model=PredictResponse, responses=ERRORS, tags=["predict"],
               openapi_extra={"requestBody": IMAGE_BODY}, summary="Classify an image with the model's default version")
-    async def predict_default(request: Request, response: Response, model: str,
+    async def predict_default(request: Request, response: Response, model: str = MODEL_PATH,
                               topk: int | None = topk_query) -> PredictResponse:
         return await predict(request, model, None, topk, response)
 
     @app.post("/predict/{model}/{version}", response_model=PredictResponse, responses=ERRORS, tags=["predict"],
               openapi_extra={"requestBody": IMAGE_BODY}, summary="Classify an image with one version of the model")
-    async def predict_version(request: Request, model: str, version: str = Path(pattern=VERSION_PATTERN),
+    async def predict_version(request: Request, model: str = MODEL_PATH,
+                              version: str = Path(pattern=VERSION_PATTERN, examples=["1.0"]),
                               topk: int | None = topk_query) -> PredictResponse:
         return await predict(request, model, version, topk)
 
@@ -149,7 +172,7 @@ def _install_routes(app: FastAPI, gateway: Gateway) -> None:
 
     @app.get("/models/{model}", response_model=ModelEntry, responses={404: {"model": ErrorResponse}},
              tags=["catalog"], summary="One architecture")
-    async def get_model(model: str) -> ModelEntry:
+    async def get_model(model: str = MODEL_PATH) -> ModelEntry:
         return ModelEntry.model_validate(await gateway.get_model(model))
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="The gateway process is up")

@@ -28,7 +28,7 @@ async def read_image(request: Request, check_size: Callable[..., None]) -> bytes
             code="unsupported_content_type",
         )
     declared = request.headers.get("content-length", "")
-    if declared.isdigit():
+    if declared.isascii() and declared.isdigit():  # isdigit() alone takes '²', which int() refuses
         check_size(int(declared))
     body = await _read_capped(request, check_size)
     if media_type == "multipart/form-data":

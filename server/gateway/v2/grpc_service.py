@@ -15,7 +15,7 @@ from server.protos import load
 
 from ..core import Gateway
 from ..errors import BadRequest
-from ..grpc.service import rpc
+from ..grpc.service import add_servicer, rpc
 from . import protocol as v2
 
 pb, pb_grpc = load("inference/grpc_service")
@@ -65,8 +65,12 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         else:
             images = list(tensor.contents.bytes_contents)
         v2.check_input(tensor.name, tensor.datatype, tensor.shape, len(images))
+        v2.check_parameters(tensor.parameters, v2.GRPC_PARAMETERS["input"], f"input {tensor.name[:80]!r}")
         parameters = {key: _value(param) for key, param in request.parameters.items()}
+        v2.check_parameters(parameters, v2.GRPC_PARAMETERS["request"])
         names = v2.requested_outputs(output.name for output in request.outputs)
+        for output in request.outputs:
+            v2.check_parameters(output.parameters, v2.GRPC_PARAMETERS["output"], f"output {output.name[:80]!r}")
         results = await v2.infer(
             self.gateway, request.model_name, v2.version_of(request.model_version), images, route=ROUTE,
             topk=v2.topk_parameter(parameters), request_id=rid,
@@ -87,4 +91,4 @@ def _value(param: Any) -> Any:
 
 
 def add_to_server(server: Any, gateway: Gateway) -> None:
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(gateway), server)
+    add_servicer(InferenceService(gateway), pb.DESCRIPTOR.services_by_name["GRPCInferenceService"], server)

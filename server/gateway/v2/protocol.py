@@ -29,6 +29,11 @@ INPUT = "image"
 OUTPUTS = ("probabilities", "labels", "indices")
 MAX_BATCH = 32  # images in one request; each is one prediction through the core
 DTYPES = {"FP32": "<f4", "INT64": "<i8"}  # raw (binary) layout of the numeric outputs: little-endian
+# The parameters acted on, per binding; any other (sequence_id, priority, shared memory, classification...)
+# is refused rather than ignored, so that a client never believes an option it sent took effect.
+REST_PARAMETERS = {"request": ("topk", "timeout", "binary_data_output"), "input": ("binary_data_size",),
+                   "output": ("binary_data",)}
+GRPC_PARAMETERS = {"request": ("topk", "timeout"), "input": (), "output": ()}
 
 
 def model_metadata(gateway: Gateway, name: str, version: str | None = None) -> dict[str, Any]:
@@ -42,6 +47,13 @@ def model_metadata(gateway: Gateway, name: str, version: str | None = None) -> d
             {"name": "indices", "datatype": "INT64", "shape": [-1, -1]},
         ],
     }
+
+
+def check_name(gateway: Gateway, name: str, version: str | None) -> None:
+    """What the core checks first, for a binding to check before it reads a body: the name is in the
+    catalog (or names an experiment, whose variants the core picks) and the version is one we build."""
+    if gateway.experiments is None or gateway.experiments.get(name) is None:
+        check_model(gateway, name, version)
 
 
 def check_model(gateway: Gateway, name: str, version: str | None) -> None:
@@ -126,12 +138,22 @@ def requested_outputs(names: Iterable[str]) -> list[str]:
     return names or list(OUTPUTS)
 
 
+def check_parameters(names: Iterable[str], known: Iterable[str], of: str = "") -> None:
+    """BadRequest naming the first parameter not in ``known``; ``of`` says whose ("input 'image'")."""
+    known = tuple(known)
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        whose = f" of {of}" if of else ""
+        understood = f"the ones understood are {', '.join(known)}" if known else "none is understood"
+        raise BadRequest(f"unknown parameter {unknown[0][:80]!r}{whose}: {understood}", code="bad_parameter")
+
+
 def topk_parameter(parameters: Mapping[str, Any]) -> int | None:
     value = parameters.get("topk")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRequest(f"parameter topk must be an integer, not {str(value)[:40]!r}", code="bad_topk")
+        raise BadRequest(f"parameter topk must be an integer, not {_text(value)!r}", code="bad_topk")
     return value
 
 
@@ -140,10 +162,18 @@ def timeout_parameter(parameters: Mapping[str, Any]) -> float | None:
     value = parameters.get("timeout")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise BadRequest(f"parameter timeout must be a positive integer (microseconds), not {str(value)[:40]!r}",
+    # at most int64's maximum, the protocol's type for it (and a float can hold it: 10**400 / 1e6 cannot)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise BadRequest(f"parameter timeout must be a positive integer (microseconds), not {_text(value)!r}",
                          code="bad_request")
     return value / 1e6
+
+
+def _text(value: Any) -> str:
+    """The start of a client's value for a message (str() of a huge int would take long, or raise)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    return str(value)[:40]
 
 
 async def infer(gateway: Gateway, model: str, version: str | None, images: list[bytes], *, route: str,

@@ -1,0 +1,30 @@
+"""One TorchServe for the overload and fault tests (their own: they kill its workers), with the archives they use."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.store.build import ArchiveOptions, build_archive
+from server.torchserve import TorchServe
+from tests.conftest import torchserve_ports
+
+# 468M parameters: about 3 s per image on the 2-core build machine (docs/serving-profile.md)
+SLOW_MODEL = "amoebanet_a_n6_f448"
+# resnet18 with the archives' default workers (two), squeezenet1_0 with one: killing it leaves none;
+# the slow model with one, so that its one worker is the one that must not be wedged
+WORKERS = {"resnet18": None, "squeezenet1_0": 1, SLOW_MODEL: 1}
+
+
+@pytest.fixture(scope="session")
+def reliability_store(tmp_path_factory):
+    store = tmp_path_factory.mktemp("reliability_store")
+    for name, workers in WORKERS.items():
+        build_archive(name, store, ArchiveOptions() if workers is None else ArchiveOptions(workers=workers))
+    return store
+
+
+@pytest.fixture(scope="session")
+def reliability_torchserve(reliability_store, tmp_path_factory):
+    with TorchServe(tmp_path_factory.mktemp("reliability_torchserve"), reliability_store,
+                    torchserve_ports()) as server:
+        yield server
