@@ -88,6 +88,16 @@ def assert_http_parsed_or_refused(response: httpx.Response) -> None:
         assert error["code"] in VALID_PARSE[response.status_code], response.text
 
 
+async def raw_grpc_call(fuzz: "FuzzGateway", method: str, raw: bytes) -> grpc.aio.AioRpcError:
+    """Sends ``raw`` bytes as the message of ``method``; the error it must end in (there is no backend)."""
+    call = fuzz.channel.unary_unary(method)
+    try:
+        await call(raw, timeout=30)
+    except grpc.aio.AioRpcError as error:
+        return error
+    raise AssertionError(f"{method} succeeded with no backend")
+
+
 def assert_grpc_parsed_or_refused(error: grpc.aio.AioRpcError) -> None:
     code = dict(error.trailing_metadata() or ()).get("zoo-error-code")
     if error.code() in GRPC_REFUSALS:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import grpc
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from tests.reliability.fuzz_gateway import (
     fuzz_gateway,
     images,
     names,
+    raw_grpc_call,
 )
 
 pb, pb_grpc = load("zooserve/v1/zooserve")
@@ -128,20 +128,13 @@ def test_predict_parses_or_refuses_with_a_typed_4xx(fuzz, model, version, topk, 
        image=images())
 def test_zooservice_predict_parses_or_refuses(fuzz, model, version, topk, image):
     request = pb.PredictRequest(model=model, version=version, image=image, **({} if topk is None else {"topk": topk}))
-    assert_grpc_parsed_or_refused(fuzz.run(_call(fuzz, request.SerializeToString())))
+    assert_grpc_parsed_or_refused(fuzz.run(raw_grpc_call(fuzz, '/zooserve.v1.ZooService/Predict', request.SerializeToString())))
 
 
 @FUZZ
 @given(st.binary(max_size=256))
 def test_zooservice_predict_takes_any_bytes(fuzz, raw):
     """Bytes that may not even be a PredictRequest (gRPC's own answer to those would be UNKNOWN)."""
-    assert_grpc_parsed_or_refused(fuzz.run(_call(fuzz, raw)))
+    assert_grpc_parsed_or_refused(fuzz.run(raw_grpc_call(fuzz, '/zooserve.v1.ZooService/Predict', raw)))
 
 
-async def _call(fuzz, raw: bytes) -> grpc.aio.AioRpcError:
-    call = fuzz.channel.unary_unary("/zooserve.v1.ZooService/Predict")
-    try:
-        await call(raw, timeout=30)
-    except grpc.aio.AioRpcError as error:
-        return error
-    raise AssertionError("a prediction succeeded with no backend")

@@ -12,7 +12,6 @@ import json
 import struct
 from urllib.parse import quote
 
-import grpc
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,6 +26,7 @@ from tests.reliability.fuzz_gateway import (
     fuzz_gateway,
     images,
     names,
+    raw_grpc_call,
 )
 
 v2pb, _ = load("inference/grpc_service")
@@ -225,22 +225,13 @@ def infer_messages(draw) -> bytes:
     return request.SerializeToString()
 
 
-async def _model_infer(fuzz, raw: bytes) -> grpc.aio.AioRpcError:
-    call = fuzz.channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
-    try:
-        await call(raw, timeout=30)
-    except grpc.aio.AioRpcError as error:
-        return error
-    raise AssertionError("an inference succeeded with no backend")
-
-
 @FUZZ
 @given(infer_messages())
 def test_model_infer_parses_or_refuses(fuzz, raw):
-    assert_grpc_parsed_or_refused(fuzz.run(_model_infer(fuzz, raw)))
+    assert_grpc_parsed_or_refused(fuzz.run(raw_grpc_call(fuzz, '/inference.GRPCInferenceService/ModelInfer', raw)))
 
 
 @FUZZ
 @given(st.binary(max_size=256))
 def test_model_infer_takes_any_bytes(fuzz, raw):
-    assert_grpc_parsed_or_refused(fuzz.run(_model_infer(fuzz, raw)))
+    assert_grpc_parsed_or_refused(fuzz.run(raw_grpc_call(fuzz, '/inference.GRPCInferenceService/ModelInfer', raw)))
