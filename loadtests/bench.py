@@ -46,12 +46,6 @@ PORTS = {"rest": 18400, "grpc": 18451, "ts_inference": 18480, "ts_management": 1
 STOCK_PORTS = TorchServePorts(18580, 18581, 18582, 18570, 18571)
 
 
-def limit(name: str, seconds: float) -> tuple[float, dict]:
-    """The bare model's best images/s over worker layouts (1 process x all threads, one process per core x
-    1 thread) and batch sizes, and the configuration that gave it."""
-    return best_throughput(name, seconds)
-
-
 def overhead_models(names: list[str]) -> list[str]:
     """A tiny network (where the gateway's share is plain to see) and the reference networks benched."""
     return [OVERHEAD_MODEL, *[n for n in REFERENCE if n in names]]
@@ -171,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.results / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True)
     started = time.time()
-    limits = {name: limit(name, args.limit_seconds) for name in tqdm(names, desc="limits", unit="model")}
+    # the bare model's best over worker layouts and batch sizes, and the configuration that gave it
+    limits = {name: best_throughput(name, args.limit_seconds) for name in tqdm(names, desc="limits", unit="model")}
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
         ours = bench_ours(names, args, out, Path(tmp))
         stock = bench_stock([n for n in names if stock_supported(n)], args, out, Path(tmp))

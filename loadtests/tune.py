@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import tempfile
 from datetime import datetime, timezone
@@ -19,7 +18,7 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
-from server.handler.bench import best_throughput
+from server.handler.bench import best_throughput, threads_per_process
 from server.machine import describe_machine
 from server.store.build import ArchiveOptions, build_archive
 from server.torchserve import TorchServe, TorchServePorts
@@ -48,18 +47,19 @@ def build_variants(models: list[str], store: Path, scratch: Path) -> None:
 
 def measure_variant(ts: TorchServe, model: str, variant: tuple[int, int, int], args, out: Path) -> dict:
     keys = ts.keys()
-    management = httpx.Client(base_url=ts.management_url, timeout=900,
-                              headers={"Authorization": f"Bearer {keys.management}"})
     workers, batch, delay = variant
     name = variant_name(model, *variant)
-    management.post("/models", params={"url": f"{name}.mar", "model_name": name, "initial_workers": workers,
-                                       "synchronous": "true"}).raise_for_status()
-    try:
-        best, steps = saturate(lambda users: run_locust(ts.inference_url, name, "torchserve", users, args.duration,
-                                                        out / f"{name}_u{users}", token=keys.inference))
-    finally:
-        management.delete(f"/models/{name}")
-    return {"model": model, "workers": workers, "threads": max(1, (os.cpu_count() or 1) // workers),
+    with httpx.Client(base_url=ts.management_url, timeout=900,
+                      headers={"Authorization": f"Bearer {keys.management}"}) as management:
+        management.post("/models", params={"url": f"{name}.mar", "model_name": name, "initial_workers": workers,
+                                           "synchronous": "true"}).raise_for_status()
+        try:
+            best, steps = saturate(lambda users: run_locust(ts.inference_url, name, "torchserve", users,
+                                                            args.duration, out / f"{name}_u{users}",
+                                                            token=keys.inference))
+        finally:
+            management.delete(f"/models/{name}")
+    return {"model": model, "workers": workers, "threads": threads_per_process(workers),
             "batch": batch, "delay_ms": delay, "best": best.as_dict(), "steps": [s.as_dict() for s in steps]}
 
 

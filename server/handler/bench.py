@@ -75,6 +75,11 @@ def throughput(name: str, batch_size: int, seconds: float, threads: int = 0, sta
     return done / (time.perf_counter() - started)
 
 
+def threads_per_process(processes: int) -> int:
+    """The cores shared evenly between ``processes`` (at least one thread each)."""
+    return max(1, (os.cpu_count() or 1) // processes)
+
+
 def _throughput_in_child(args: tuple, start, results) -> None:
     results.put(throughput(*args, start=start))
 
@@ -84,7 +89,7 @@ def parallel_throughput(name: str, batch_size: int, seconds: float, processes: i
     between them (as TorchServe runs several workers of one model)."""
     if processes == 1:
         return throughput(name, batch_size, seconds, threads=os.cpu_count() or 1)
-    threads = max(1, (os.cpu_count() or 1) // processes)
+    threads = threads_per_process(processes)
     # spawn: a forked child would inherit this process's torch thread pool
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(processes), context.Queue()
@@ -111,7 +116,7 @@ def best_throughput(name: str, seconds: float, layouts: tuple[int, ...] = (1, 2)
             rate = parallel_throughput(name, batch, seconds, processes)
             if rate > best:
                 best, best_config = rate, {"processes": processes, "batch": batch,
-                                           "threads": max(1, (os.cpu_count() or 1) // processes)}
+                                           "threads": threads_per_process(processes)}
             if rate < 1.05 * previous:
                 break
             previous = max(previous, rate)
@@ -144,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.models.split(","):
         for processes in layouts:
             rates = [parallel_throughput(name, b, args.seconds, processes) for b in batches]
-            layout = f"{processes} x {max(1, (os.cpu_count() or 1) // processes)}"
+            layout = f"{processes} x {threads_per_process(processes)}"
             lines.append(f"| {name} | {layout} | " + " | ".join(f"{r:.1f}" for r in rates) + " |")
     OUTPUT.write_text("\n".join(lines) + "\n")
     print(OUTPUT.read_text())

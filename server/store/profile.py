@@ -33,10 +33,14 @@ WARM_UP = 3
 
 def profile_model(ts: TorchServe, name: str, repeats: int) -> dict:
     keys = ts.keys()
-    management = httpx.Client(base_url=ts.management_url, headers={"Authorization": f"Bearer {keys.management}"},
-                              timeout=900)
-    inference = httpx.Client(base_url=ts.inference_url, headers={"Authorization": f"Bearer {keys.inference}"},
-                             timeout=900)
+    with httpx.Client(base_url=ts.management_url, headers={"Authorization": f"Bearer {keys.management}"},
+                      timeout=900) as management, \
+            httpx.Client(base_url=ts.inference_url, headers={"Authorization": f"Bearer {keys.inference}"},
+                         timeout=900) as inference:
+        return _profile_registered(management, inference, name, repeats)
+
+
+def _profile_registered(management: httpx.Client, inference: httpx.Client, name: str, repeats: int) -> dict:
     started = time.perf_counter()
     response = management.post("/models", params={"url": f"{name}.mar", "initial_workers": 1, "synchronous": "true"})
     load_s = time.perf_counter() - started

@@ -144,6 +144,23 @@ def loop_thread():
     loop.close()
 
 
+@contextmanager
+def running_gateway(loop_thread: LoopThread, config: Settings) -> Iterator[RunningGateway]:
+    """A gateway with ``config`` on ``loop_thread``'s event loop, stopped on leaving."""
+
+    async def create() -> GatewayServer:
+        server = GatewayServer(config)
+        await server.start()
+        return server
+
+    running = RunningGateway(loop_thread.run(create()))
+    try:
+        yield running
+    finally:
+        running.close()
+        loop_thread.run(running.server.stop())
+
+
 def gateway_starter(loop_thread: LoopThread, torchserve: TorchServe):
     """``with start(**settings) as gateway:`` a gateway on free ports in front of ``torchserve``, stopped on
     leaving (shared with tests/security, which cannot see these fixtures)."""
@@ -152,18 +169,8 @@ def gateway_starter(loop_thread: LoopThread, torchserve: TorchServe):
     def start(backend: BackendSettings | None = None, **settings) -> Iterator[RunningGateway]:
         config = Settings(host="127.0.0.1", rest_port=0, grpc_port=0,
                           backends={"local": backend or backend_for(torchserve)}, **settings)
-
-        async def create() -> GatewayServer:
-            server = GatewayServer(config)
-            await server.start()
-            return server
-
-        running = RunningGateway(loop_thread.run(create()))
-        try:
+        with running_gateway(loop_thread, config) as running:
             yield running
-        finally:
-            running.close()
-            loop_thread.run(running.server.stop())
 
     return start
 

@@ -20,11 +20,10 @@ import httpx
 import pytest
 
 from server.demo.digits import digit_images
-from server.gateway.server import GatewayServer
 from server.gateway.settings import BackendSettings, Settings
 from server.store.build import ArchiveOptions, build_archive
 from tests.conftest import free_port
-from tests.gateway.conftest import RunningGateway, backend_for, pb
+from tests.gateway.conftest import RunningGateway, backend_for, pb, running_gateway
 from tests.postgres import postgres_bin, running_postgres
 from tests.reliability.harness import CONNECTION_FAILED, Load, gateway_process, grpc_client, rest_client
 
@@ -86,19 +85,9 @@ def experiment_gateway(loop_thread, torchserve, digit_archives, tmp_path_factory
         config = Settings(host="127.0.0.1", rest_port=0, grpc_port=0,
                           backends={"local": backend_for(torchserve), **(backends or {})},
                           experiments_file=path, records_path=directory / "records.sqlite3", **settings)
-
-        async def create() -> GatewayServer:
-            server = GatewayServer(config)
-            await server.start()
-            return server
-
-        running = RunningGateway(loop_thread.run(create()))
-        running.experiments_file = path
-        try:
+        with running_gateway(loop_thread, config) as running:
+            running.experiments_file = path
             yield running
-        finally:
-            running.close()
-            loop_thread.run(running.server.stop())
 
     return start
 

@@ -6,7 +6,7 @@ answer must be no 5xx and match the schema the document gives for its status.
 schemathesis runs as its command line (``schemathesis run``), the way it is meant to be run against a served
 document: its pytest integration needs the document at collection time, before a fixture can serve it (and
 its lazy loader does not run on pytest 9). The gateway and TorchServe are started the way
-tests/gateway/conftest.py starts them (its LoopThread, RunningGateway and backend_for), for this module only:
+tests/gateway/conftest.py starts them (its LoopThread, running_gateway and backend_for), for this module only:
 that conftest's session fixtures are not visible from this directory, and this module needs one model
 (resnet18, the document's example name).
 """
@@ -21,13 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from server.gateway.server import GatewayServer
 from server.gateway.settings import Settings
 from server.store.build import ArchiveOptions, build_archive
 from server.torchserve import TorchServe
 from tests.conftest import torchserve_ports
 from tests.gateway.bad_input_clients import wait_until_loaded
-from tests.gateway.conftest import LoopThread, RunningGateway, backend_for
+from tests.gateway.conftest import LoopThread, backend_for, running_gateway
 
 MODEL = "resnet18"
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
@@ -56,19 +55,10 @@ def served(tmp_path_factory):
     loop = LoopThread()
     try:
         with TorchServe(tmp_path_factory.mktemp("schemathesis_torchserve"), store, torchserve_ports()) as torchserve:
-            async def start() -> GatewayServer:
-                server = GatewayServer(Settings(host="127.0.0.1", rest_port=0, grpc_port=0,
-                                                backends={"local": backend_for(torchserve)}))
-                await server.start()
-                return server
-
-            gateway = RunningGateway(loop.run(start()))
-            try:
+            config = Settings(host="127.0.0.1", rest_port=0, grpc_port=0, backends={"local": backend_for(torchserve)})
+            with running_gateway(loop, config) as gateway:
                 wait_until_loaded(gateway, MODEL)  # the first request's load is not what is being tested
                 yield gateway
-            finally:
-                gateway.close()
-                loop.run(gateway.server.stop())
     finally:
         loop.close()
 
