@@ -36,11 +36,14 @@ test: venv
 	$(PY) -m pytest
 
 # make bench [MODELS=a,b] [DURATION=seconds per run] [CONCURRENCY=users; default: found by stepping]
+#            [LIMIT_SECONDS=seconds per batch size and layout of the bare-model limit]
 MODELS ?=
 DURATION ?= 20
 CONCURRENCY ?= 0
+LIMIT_SECONDS ?= 6
 bench: venv system-deps
-	$(PY) -m loadtests.bench --models "$(MODELS)" --duration $(DURATION) --concurrency $(CONCURRENCY)
+	$(PY) -m loadtests.bench --models "$(MODELS)" --duration $(DURATION) --concurrency $(CONCURRENCY) \
+		--limit-seconds $(LIMIT_SECONDS)
 
 # make soak [SOAK_DURATION=seconds]: the stack under steady load (REST, gRPC, v2 and bad requests), its
 # processes' memory and file descriptors sampled; writes loadtests/results/soak-*/ and docs/reliability.md

@@ -6,7 +6,8 @@ side by side in one run, written to loadtests/results/<timestamp>/ and docs/benc
 (a) the limit: the bare model in a tight loop on this machine, decode and preprocessing included, at its
 best batch size, channels_last, float32, the same torch threads as a serving worker (all cores);
 (b) our stack (TorchServe with the zoo handler + the gateway) under locust, closed loop, users stepped up
-until throughput stops growing; the same load straight at our TorchServe gives the gateway's overhead;
+until throughput stops growing; for the reference networks, the same load straight at our TorchServe and
+over gRPC and v2 too, and the gateway's overhead to the microsecond (overhead.py);
 (c) stock TorchServe (built-in image_classifier handler) on the same weights and load, at its default
 settings and with one worker.
 """
@@ -29,7 +30,7 @@ from server.handler.bench import best_throughput
 from server.machine import describe_machine
 from server.store.build import ArchiveOptions, build_archive
 from server.torchserve import TorchServe, TorchServeKeys, TorchServePorts
-from server.zoo import list_models
+from server.zoo import list_models, model_info
 
 from .overhead import Paths
 from .overhead import measure as overhead
@@ -81,10 +82,11 @@ def bench_ours(names: list[str], args, out: Path, workdir: Path) -> dict[str, di
             load_through_gateway(host, name)  # before anything is timed
             best, steps = saturate(lambda u: run_locust(host, name, "rest", u, args.duration, out / f"{name}_rest_u{u}"),
                                    args.concurrency)
-            direct = run_locust(f"http://127.0.0.1:{PORTS['ts_inference']}", name, "torchserve", best.users,
-                                args.duration, out / f"{name}_direct_u{best.users}", token=token)
-            results[name] = {"ours": best.as_dict(), "steps": [s.as_dict() for s in steps], "direct": direct.as_dict()}
-            if name in REFERENCE:
+            results[name] = {"ours": best.as_dict(), "steps": [s.as_dict() for s in steps]}
+            if name in REFERENCE:  # the same load straight at TorchServe, and the other protocols
+                direct = run_locust(f"http://127.0.0.1:{PORTS['ts_inference']}", name, "torchserve", best.users,
+                                    args.duration, out / f"{name}_direct_u{best.users}", token=token)
+                results[name]["direct"] = direct.as_dict()
                 grpc_run = run_locust(host, name, "grpc", best.users, args.duration, out / f"{name}_grpc",
                                       grpc_target=f"127.0.0.1:{PORTS['grpc']}")
                 v2_run = run_locust(host, name, "v2", best.users, args.duration, out / f"{name}_v2")
@@ -98,6 +100,8 @@ def bench_ours(names: list[str], args, out: Path, workdir: Path) -> dict[str, di
 
 
 def bench_stock(names: list[str], args, out: Path, workdir: Path) -> dict[str, dict]:
+    if not names:  # TorchServe refuses to start on an empty model store
+        return {}
     store = workdir / "stock_store"
     for name in names:
         build_stock_archive(name, store)
@@ -124,14 +128,14 @@ def bench_stock(names: list[str], args, out: Path, workdir: Path) -> dict[str, d
 def summarize(names, limits, ours, stock, fine_overhead: list[dict]) -> list[dict]:
     rows = []
     for name in names:
-        mine, direct = ours[name]["ours"], ours[name]["direct"]
+        mine, direct = ours[name]["ours"], ours[name].get("direct", {})
         limit_rps, limit_config = limits[name]
         row = {
-            "name": name, "rps": mine["rps"], "p50_ms": mine["p50_ms"], "p95_ms": mine["p95_ms"],
+            "name": name, "seed_top1": model_info(name).seed_top1, "rps": mine["rps"], "p50_ms": mine["p50_ms"], "p95_ms": mine["p95_ms"],
             "p99_ms": mine["p99_ms"], "failures": mine["failures"], "users": mine["users"],
             "limit_rps": limit_rps, "limit_batch": limit_config["batch"],
             "limit_layout": f"{limit_config['processes']} x {limit_config['threads']}", "ratio_to_limit": mine["rps"] / limit_rps,
-            "direct_rps": direct["rps"], "direct_p50_ms": direct["p50_ms"],
+            "direct_rps": direct.get("rps"), "direct_p50_ms": direct.get("p50_ms"),
             "loadgen_cpu_share": mine["loadgen_cpu_share"],
         }
         for protocol in ("grpc", "v2"):

@@ -88,7 +88,8 @@ def _overhead_tables(measured: list[dict]) -> list[str]:
     lines = ["", "## Gateway overhead", "",
              "One sequential client, the paths interleaved in rounds (loadtests/overhead.py), latency by "
              "`time.perf_counter`. *Added* is a gateway path's latency minus TorchServe's over the same transport "
-             "(REST against REST, gRPC against gRPC: the gateway reaches TorchServe over gRPC either way).", "",
+             "(REST against REST, gRPC against gRPC); the gateway itself reaches TorchServe over HTTP (aiohttp, "
+             "measured cheaper than gRPC: docs/gateway.md) whichever protocol the client speaks.", "",
              "| model | path | requests | p50 ms | p99 ms | added p50 ms | added p99 ms |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for entry in measured:
@@ -119,7 +120,8 @@ def write_docs(summary: dict, run_dir: Path) -> None:
         "tests/data/chelsea.jpg to the gateway's `/predict/<model>`; users stepped 1, 2, 4, ... until throughput "
         "stopped growing; the best step is reported. The load generator runs on the same machine; its CPU share "
         "is in the last column.",
-        "- **direct**: the same load straight at our TorchServe (`/predictions/<model>`), same users.",
+        "- **direct** (reference networks): the same load straight at our TorchServe (`/predictions/<model>`), "
+        "same users.",
         "- **gateway +p50/+p99**: what the gateway adds, measured to the microsecond by one sequential client "
         "(loadtests/overhead.py; locust rounds latencies over 100 ms to 10 ms): see *Gateway overhead* below.",
         "- **stock**: TorchServe 0.12 with its built-in `image_classifier` handler on the same weights and load, at "
@@ -130,17 +132,18 @@ def write_docs(summary: dict, run_dir: Path) -> None:
     if not machine["gpu"]:
         lines += ["GPU figures are missing: no GPU was available to this run.", ""]
     lines += [
-        "| model | zooserve req/s | p50 ms | p95 ms | p99 ms | failures | limit img/s (layout, batch) | of limit | "
-        "direct req/s | gateway +p50 / +p99 ms | stock req/s (workers) | stock best | vs stock | loadgen CPU |",
-        "| --- |" + " --- |" * 14,
+        "| model | seed top-1 % | zooserve req/s | p50 ms | p95 ms | p99 ms | failures | limit img/s (layout, batch) "
+        "| of limit | direct req/s | gateway +p50 / +p99 ms | stock req/s (workers) | stock best | vs stock "
+        "| loadgen CPU |",
+        "| --- |" + " --- |" * 15,
     ]
     for r in rows:
         stock = f"{_fmt(r.get('stock_rps'))} ({r['stock_default_workers']})" if "stock_rps" in r else "-"
         ratio = f"{r['ratio_to_stock']:.1f}x" if r.get("ratio_to_stock") else "-"
         lines.append(
-            f"| `{r['name']}` | {_fmt(r['rps'])} | {_fmt(r['p50_ms'], 0)} | {_fmt(r['p95_ms'], 0)} | "
+            f"| `{r['name']}` | {_fmt(r.get('seed_top1'), 2)} | {_fmt(r['rps'])} | {_fmt(r['p50_ms'], 0)} | {_fmt(r['p95_ms'], 0)} | "
             f"{_fmt(r['p99_ms'], 0)} | {r['failures']} | {_fmt(r['limit_rps'])} ({r.get('limit_layout', '1 x all')}, "
-            f"{r['limit_batch']}) | {r['ratio_to_limit']:.0%} | {_fmt(r['direct_rps'])} | {_added(r)} | {stock} | "
+            f"{r['limit_batch']}) | {r['ratio_to_limit']:.0%} | {_fmt(r.get('direct_rps'))} | {_added(r)} | {stock} | "
             f"{_fmt(r.get('stock_best_rps'))} | {ratio} | {r['loadgen_cpu_share']:.0%} |"
         )
     lines += _protocol_table(rows) + _overhead_tables(summary.get("overhead", []))

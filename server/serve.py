@@ -9,13 +9,12 @@ finish, then TorchServe.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from server.gateway.__main__ import run
+from server.gateway.__main__ import serve
 from server.gateway.server import GatewayServer
 from server.gateway.settings import DEFAULT_TORCHSERVE_DIR, BackendSettings, Settings
 from server.store.__main__ import main as build_archives
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"starting TorchServe (logs in {torchserve.workdir})", flush=True)
     try:
         torchserve.start()
-        asyncio.run(run(settings, on_ready=_print_usage))
+        serve(settings, on_ready=_print_usage)
     except KeyboardInterrupt:  # Ctrl-C before the gateway took over the signals
         pass
     finally:

@@ -11,6 +11,8 @@ import signal
 import sys
 from collections.abc import Callable
 
+import uvloop
+
 from .server import GatewayServer
 from .settings import Settings
 
@@ -32,10 +34,16 @@ async def run(settings: Settings, on_ready: Callable[[GatewayServer], None] | No
     await server.stop()
 
 
+def serve(settings: Settings, on_ready: Callable[[GatewayServer], None] | None = None) -> None:
+    """``run`` on uvloop: libuv's event loop spends less CPU per request than asyncio's own (measured in
+    docs/gateway.md), and the gateway's added latency is mostly event-loop and framework time."""
+    uvloop.run(run(settings, on_ready))
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per backend call is noise
-    asyncio.run(run(Settings()))
+    serve(Settings())
     return 0
 
 

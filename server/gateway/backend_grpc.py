@@ -1,8 +1,8 @@
-"""Predictions over TorchServe's gRPC inference API (the default; ``ZOO_BACKEND_PROTOCOL=http`` for HTTP).
+"""Predictions over TorchServe's gRPC inference API (``ZOO_BACKEND_PROTOCOL=grpc``; HTTP is the default).
 
-One HTTP/2 channel per backend multiplexes every request, and its framing runs in gRPC's C core rather
-than in Python: measured against pooled keep-alive HTTP (loadtests/backend_transport.py, docs/gateway.md)
-it answers about 1 ms sooner at one client and 10-20 ms sooner at eight. TorchServe's gRPC API loses the
+One HTTP/2 channel per backend multiplexes every request. Against httpx it was the faster transport; against
+aiohttp (the HTTP client now) it is slower and costs more CPU per call (loadtests/backend_transport.py,
+docs/gateway.md), so it stays an option. TorchServe's gRPC API loses the
 handler's per-request status (it answers OK with the error body), so the status is found again from the
 handler's error code here.
 """

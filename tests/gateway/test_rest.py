@@ -10,6 +10,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from server.gateway.rest.schemas import PredictResponse
 from server.handler.decode import ImageError, decode
 from server.zoo import list_models
 from tests.conftest import encode, photo
@@ -41,6 +42,14 @@ def test_predict_raw_body_returns_the_backends_answer(gateway, torchserve):
     assert body["predictions"] == direct["predictions"]  # passed through unchanged
     assert set(body["timings"]) == {"total_ms", "backend_ms", "load_ms"}
     assert 0 < body["timings"]["backend_ms"] <= body["timings"]["total_ms"]
+
+
+def test_predict_body_is_exactly_the_documented_schema(gateway):
+    """The body is written without FastAPI's response_model pass: it must still be PredictResponse, every
+    field present (none dropped or added on the way), as the OpenAPI document says."""
+    body = gateway.predict("resnet18").json()
+    assert PredictResponse.model_validate(body).model_dump(mode="json") == body
+    assert set(body) == set(PredictResponse.model_fields)
 
 
 @pytest.mark.parametrize("content_type", ["application/octet-stream", "image/png", None])

@@ -20,13 +20,16 @@ def test_short_bench_writes_a_complete_summary(tmp_path):
     rows = {row["name"]: row for row in summary["models"]}
     assert set(rows) == {"resnet18", "squeezenet1_0"}
     for row in rows.values():
-        for key in ("rps", "p50_ms", "p95_ms", "p99_ms", "failures", "limit_rps", "ratio_to_limit", "direct_rps"):
+        for key in ("rps", "p50_ms", "p95_ms", "p99_ms", "failures", "limit_rps", "ratio_to_limit", "direct_rps",
+                    "seed_top1"):
             assert key in row, key
         assert row["rps"] > 0 and row["failures"] == 0 and row["limit_rps"] > 0
         assert row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
     assert rows["resnet18"]["stock_rps"] > 0 and "ratio_to_stock" in rows["resnet18"]
     assert rows["resnet18"]["stock_default_workers"] >= 1
     assert "stock_rps" not in rows["squeezenet1_0"], "stock TorchServe only for the reference networks"
+    # straight at our TorchServe too, for the reference networks only
+    assert rows["resnet18"]["direct_rps"] > 0 and rows["squeezenet1_0"]["direct_rps"] is None
     assert any(path.name.endswith("_stats.csv") for path in run.iterdir()), "locust CSVs are kept"
     assert rows["resnet18"]["v2_rps"] > 0 and rows["resnet18"]["grpc_rps"] > 0
     # the fine gateway overhead: a tiny network and the reference one, every path answered

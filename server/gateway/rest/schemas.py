@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from server.zoo.meta import Fidelity, Figure, LabelSet, Paper, Preprocess, Pretrained, Source
+
+from ..core import PredictResult
 
 
 class Prediction(BaseModel):
@@ -30,6 +34,18 @@ class PredictResponse(BaseModel):
     timings: Timings
     experiment: str | None = Field(default=None, description="the experiment the request named, if any")
     variant: str | None = Field(default=None, description="the experiment's variant that answered (also X-Variant)")
+
+
+def result_body(result: PredictResult) -> dict[str, Any]:
+    """The result as plain data (the REST body): dataclasses.asdict's deep copy, without its cost."""
+    return {
+        "request_id": result.request_id, "model": result.model, "version": result.version,
+        "weights": result.weights, "pretrained": result.pretrained, "label_set": result.label_set,
+        "predictions": [{"index": p.index, "label": p.label, "score": p.score} for p in result.predictions],
+        "timings": {"total_ms": result.timings.total_ms, "backend_ms": result.timings.backend_ms,
+                    "load_ms": result.timings.load_ms},
+        "experiment": result.experiment, "variant": result.variant,
+    }
 
 
 class ModelEntry(BaseModel):
