@@ -130,7 +130,11 @@ def write_docs(summary: dict, run_dir: Path) -> None:
         "chosen by measurement: [tuning.md](tuning.md).", "",
     ]
     if not machine["gpu"]:
-        lines += ["GPU figures are missing: no GPU was available to this run.", ""]
+        lines += ["**GPU figures are missing.** No GPU was available to this run, and none has been lent to the "
+                  "sessions that ran this benchmark so far: the GPU path (half precision, channels_last, pinned "
+                  "memory, nvJPEG decoding with `torchvision.io.decode_jpeg(device=\"cuda\")`, batch size) is written "
+                  "but has not been measured. Run `make bench MODELS=resnet50,mobilenet_v2` on a GPU machine to "
+                  "fill this in.", ""]
     lines += [
         "| model | seed top-1 % | zooserve req/s | p50 ms | p95 ms | p99 ms | failures | limit img/s (layout, batch) "
         "| of limit | direct req/s | gateway +p50 / +p99 ms | stock req/s (workers) | stock best | vs stock "

@@ -6,7 +6,8 @@ decompression bomb is refused before any memory is spent on it. JPEG and WebP ar
 without a copy. PNG is not: torchvision's PNG decoder crashes the whole process (SIGSEGV in libpng) on
 damaged image data, which in TorchServe kills the worker for every request in its batch; PIL raises an
 error instead (tests/handler/test_decode.py fuzzes both). Everything else PIL reads (PNG, GIF, BMP,
-TIFF) goes through PIL.
+TIFF) goes through PIL. On a GPU worker, JPEG is decoded on the GPU by nvJPEG (``decode(..., device=)``),
+which also leaves the pixels where the model runs; anything nvJPEG refuses falls back to the CPU.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torchvision.io import ImageReadMode, decode_image
+from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 from torchvision.transforms.v2.functional import to_dtype
 
 # formats we accept, by PIL's name for them
@@ -84,9 +85,14 @@ def read_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeade
     return header
 
 
-def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
-    """RGB uint8 tensor of shape (3, H, W), EXIF orientation applied, first frame or page only."""
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, device: torch.device | None = None) -> torch.Tensor:
+    """RGB uint8 tensor of shape (3, H, W), EXIF orientation applied, first frame or page only; on ``device``
+    when it is a CUDA device and the image a JPEG that nvJPEG decodes, else on the CPU."""
     header = read_header(data, max_pixels)
+    if device is not None and device.type == "cuda" and header.format == "JPEG" and header.mode in ("RGB", "L"):
+        decoded = _decode_nvjpeg(data, device)
+        if decoded is not None:
+            return decoded
     try:
         if header.format in TORCHVISION_FORMATS and header.mode in ("RGB", "L", "RGBA", "LA", "P"):
             return _decode_torchvision(data)
@@ -107,6 +113,15 @@ def _decode_torchvision(data: bytes) -> torch.Tensor:
     if image.dtype != torch.uint8:  # 16-bit PNG
         image = to_dtype(image, torch.uint8, scale=True)
     return image
+
+
+def _decode_nvjpeg(data: bytes, device: torch.device) -> torch.Tensor | None:
+    """The JPEG decoded on the GPU, or None where nvJPEG refuses it (the CPU decoders then say what is wrong)."""
+    buffer = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    try:
+        return decode_jpeg(buffer, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True)
+    except RuntimeError:
+        return None
 
 
 def _decode_pil(data: bytes) -> torch.Tensor:

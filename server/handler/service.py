@@ -39,6 +39,7 @@ class HandlerConfig(BaseModel):
     weights_file: str | None = Field(default=None, description="safetensors file inside the archive")
     half: bool = Field(default=True, description="float16 on CUDA (CPU always runs float32)")
     channels_last: bool = True
+    gpu_decode: bool = Field(default=True, description="JPEG decoded on the GPU by nvJPEG on CUDA workers")
     topk: int = Field(default=5, ge=1)
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0)
     threads: int = Field(default=0, ge=0, description="torch threads on CPU; 0: the cores this worker may use")
@@ -118,7 +119,9 @@ class ClassifierService:
             payload = payload.encode("latin-1")
         if not isinstance(payload, (bytes, bytearray)):
             raise ImageError(415, "not_an_image", "not an image: send the image file's bytes as the body")
-        return self.preprocessor.resize_and_crop(decode(bytes(payload), self.config.max_pixels)), self._topk(topk)
+        device = self.device if self.config.gpu_decode else None
+        image = decode(bytes(payload), self.config.max_pixels, device)
+        return self.preprocessor.resize_and_crop(image), self._topk(topk)
 
     def _topk(self, raw: Any) -> int:
         if raw is None or raw == b"" or raw == "":
@@ -130,13 +133,20 @@ class ClassifierService:
 
     def predict(self, images: list[torch.Tensor]) -> torch.Tensor:
         """Class probabilities (N, classes) in float32 on the CPU."""
-        batch = torch.stack(images)
-        if self.device.type == "cuda":
-            batch = batch.pin_memory().to(self.device, non_blocking=True)
+        batch = self._on_device(images)
         batch = self.preprocessor.normalize(batch, self.dtype).contiguous(memory_format=self.memory_format)
         with torch.inference_mode():
             logits = self.model(batch)
         return logits.float().softmax(dim=-1).cpu()
+
+    def _on_device(self, images: list[torch.Tensor]) -> torch.Tensor:
+        """The uint8 batch on the model's device: CPU-decoded images through pinned memory (an asynchronous
+        copy), nvJPEG-decoded ones already there."""
+        if self.device.type != "cuda":
+            return torch.stack(images)
+        if not any(image.is_cuda for image in images):
+            return torch.stack(images).pin_memory().to(self.device, non_blocking=True)
+        return torch.stack([image.to(self.device, non_blocking=True) for image in images])
 
     def encode_response(self, probabilities: torch.Tensor, topk: int) -> dict[str, Any]:
         scores, indices = probabilities.topk(topk)

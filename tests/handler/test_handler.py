@@ -151,3 +151,29 @@ def test_gpu_path_uses_half_precision_channels_last(tmp_path):
     assert weight.is_contiguous(memory_format=torch.channels_last)
     answers = run_batch(handler, context, [{"body": photo("chelsea.jpg")}, {"body": b"junk"}])
     assert [status for status, _ in answers] == [200, 415]
+
+
+@requires_cuda
+def test_gpu_decodes_jpeg_with_nvjpeg_and_agrees_with_the_cpu(tmp_path):
+    from server.handler.decode import decode
+
+    device = torch.device("cuda:0")
+    on_gpu, on_cpu = decode(photo("chelsea.jpg"), device=device), decode(photo("chelsea.jpg"))
+    assert on_gpu.is_cuda and on_gpu.shape == on_cpu.shape
+    # nvJPEG and libjpeg-turbo may round IDCTs differently, by a level or two
+    assert (on_gpu.cpu().int() - on_cpu.int()).abs().float().mean() < 2
+    assert not decode(photo("astronaut.png"), device=device).is_cuda  # PNG stays on the CPU decoders
+
+
+@requires_cuda
+def test_gpu_batch_mixes_gpu_and_cpu_decoded_images_and_matches_cpu_top1(tmp_path):
+    gpu = ZooHandler()
+    gpu.initialize(make_context(tmp_path / "gpu", {"model": "resnet18"}, gpu=0))
+    cpu = ZooHandler()
+    cpu.initialize(make_context(tmp_path / "cpu", {"model": "resnet18"}))
+    requests = [{"body": photo("chelsea.jpg")}, {"body": photo("astronaut.png")}]
+    on_gpu = run_batch(gpu, make_context(tmp_path / "gpu", {"model": "resnet18"}, gpu=0), requests)
+    on_cpu = run_batch(cpu, make_context(tmp_path / "cpu", {"model": "resnet18"}), requests)
+    assert [status for status, _ in on_gpu] == [200, 200]
+    # float16 on the GPU, float32 on the CPU, same fixed-seed weights: the same best class
+    assert [b["predictions"][0]["index"] for _, b in on_gpu] == [b["predictions"][0]["index"] for _, b in on_cpu]
