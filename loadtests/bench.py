@@ -133,6 +133,7 @@ def summarize(names, limits, ours, stock, fine_overhead: list[dict]) -> list[dic
         row = {
             "name": name, "seed_top1": model_info(name).seed_top1, "rps": mine["rps"], "p50_ms": mine["p50_ms"], "p95_ms": mine["p95_ms"],
             "p99_ms": mine["p99_ms"], "failures": mine["failures"], "users": mine["users"],
+            "stepped_users": [step["users"] for step in ours[name]["steps"]],
             "limit_rps": limit_rps, "limit_batch": limit_config["batch"],
             "limit_layout": f"{limit_config['processes']} x {limit_config['threads']}", "ratio_to_limit": mine["rps"] / limit_rps,
             "direct_rps": direct.get("rps"), "direct_p50_ms": direct.get("p50_ms"),
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         stock = bench_stock([n for n in names if stock_supported(n)], args, out, Path(tmp))
     fine = ours.pop("overhead")
     summary = {"machine": describe_machine(), "started": started, "seconds": time.time() - started,
-               "duration_s": args.duration, "models": summarize(names, limits, ours, stock, fine),
+               "duration_s": args.duration, "stepping": "two flat steps", "models": summarize(names, limits, ours, stock, fine),
                "overhead": fine, "details": {"ours": ours, "stock": stock}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if not args.no_docs:

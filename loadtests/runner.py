@@ -80,15 +80,19 @@ def _read_stats(csv_prefix: Path, users: int, cpu_share: float) -> LoadResult:
 
 
 def saturate(run, fixed_users: int | None = None, max_users: int = 16) -> tuple[LoadResult, list[LoadResult]]:
-    """Steps the closed-loop users 1, 2, 4, ... until throughput stops growing; the best run and all runs."""
+    """Steps the closed-loop users 1, 2, 4, ... until two steps in a row add less than 5% to the best so far
+    (one flat step is not enough: at 2 users TorchServe may batch both requests on one worker while the other
+    idles, and only 4 users use both); the best run and all runs."""
     if fixed_users:
         result = run(fixed_users)
         return result, [result]
-    steps, users = [], 1
+    steps, users, flat = [], 1, 0
     while users <= max_users:
         steps.append(run(users))
-        if len(steps) > 1 and steps[-1].rps < STEP_GAIN * max(s.rps for s in steps[:-1]):
-            break
+        if len(steps) > 1:
+            flat = flat + 1 if steps[-1].rps < STEP_GAIN * max(s.rps for s in steps[:-1]) else 0
+            if flat == 2:
+                break
         users *= 2
     return max(steps, key=lambda s: s.rps), steps
 

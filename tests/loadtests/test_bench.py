@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from loadtests.bench import main as bench
 from loadtests.report import pareto_front
 
 pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_short_bench_writes_a_complete_summary(tmp_path):
@@ -44,3 +47,21 @@ def test_short_bench_writes_a_complete_summary(tmp_path):
 def test_pareto_front():
     points = [("fast", 100.0, 70.0), ("accurate", 5.0, 83.0), ("dominated", 4.0, 71.0), ("mid", 50.0, 76.0)]
     assert pareto_front(points) == {"fast", "accurate", "mid"}
+
+
+def test_report_rewrites_a_kept_run_to_its_own_page(tmp_path):
+    """``python -m loadtests.report RUN --output``: a row per network, the charts it links beside it."""
+    from loadtests.report import main as report
+
+    runs = sorted(p.parent for p in (ROOT / "loadtests" / "results").glob("2*/summary.json"))
+    assert runs, "a kept bench run"
+    run = tmp_path / runs[-1].name
+    shutil.copytree(runs[-1], run)
+    page = tmp_path / "docs" / "reference.md"
+    page.parent.mkdir()
+    assert report([str(run), "--output", str(page)]) == 0
+    text = page.read_text()
+    for row in json.loads((run / "summary.json").read_text())["models"]:
+        assert f"| `{row['name']}` |" in text
+    for link in ("img/reference-throughput.png", "img/reference-accuracy_vs_throughput.png"):
+        assert link in text and (page.parent / link).is_file()
