@@ -35,7 +35,7 @@ from server.zoo import list_models, model_info
 from .overhead import Paths
 from .overhead import measure as overhead
 from .report import write_docs
-from .runner import run_locust, saturate, start_stack
+from .runner import STEPPING, run_locust, saturate, start_stack
 from .stock import build_stock_archive, stock_supported
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,8 +131,8 @@ def summarize(names, limits, ours, stock, fine_overhead: list[dict]) -> list[dic
         mine, direct = ours[name]["ours"], ours[name].get("direct", {})
         limit_rps, limit_config = limits[name]
         row = {
-            "name": name, "seed_top1": model_info(name).seed_top1, "rps": mine["rps"], "p50_ms": mine["p50_ms"], "p95_ms": mine["p95_ms"],
-            "p99_ms": mine["p99_ms"], "failures": mine["failures"], "users": mine["users"],
+            "name": name, "seed_top1": model_info(name).seed_top1, "rps": mine["rps"], "p50_ms": mine["p50_ms"],
+            "p95_ms": mine["p95_ms"], "p99_ms": mine["p99_ms"], "failures": mine["failures"], "users": mine["users"],
             "stepped_users": [step["users"] for step in ours[name]["steps"]],
             "limit_rps": limit_rps, "limit_batch": limit_config["batch"],
             "limit_layout": f"{limit_config['processes']} x {limit_config['threads']}", "ratio_to_limit": mine["rps"] / limit_rps,
@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         stock = bench_stock([n for n in names if stock_supported(n)], args, out, Path(tmp))
     fine = ours.pop("overhead")
     summary = {"machine": describe_machine(), "started": started, "seconds": time.time() - started,
-               "duration_s": args.duration, "stepping": "two flat steps", "models": summarize(names, limits, ours, stock, fine),
+               "duration_s": args.duration, "stepping": STEPPING,
+               "models": summarize(names, limits, ours, stock, fine),
                "overhead": fine, "details": {"ours": ours, "stock": stock}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if not args.no_docs:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from server.zoo import model_info
 
+from .runner import STEPPING
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
 
@@ -81,7 +83,7 @@ def _added(row: dict) -> str:
 
 
 def _stepping(summary: dict) -> str:
-    if summary.get("stepping") == "two flat steps":
+    if summary.get("stepping") == STEPPING:
         return "two steps in a row adding less than 5%"
     # runs before the rule changed: one flat step stopped them, often at 2 or 4 users, where TorchServe
     # batches the requests on one worker while the other idles (see the steps column)

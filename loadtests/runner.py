@@ -16,7 +16,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 USER_CLASSES = {"rest": "RestUser", "grpc": "GrpcUser", "v2": "V2User", "torchserve": "TorchServeUser"}
-STEP_GAIN = 1.05  # stop stepping the users up once throughput grows by less than this
+STEP_GAIN = 1.05  # a step of users that grows throughput by less than this is flat
+STEPPING = "two flat steps"  # the rule of ``saturate``, as summary.json records it
 
 
 @dataclass

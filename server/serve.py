@@ -63,7 +63,6 @@ A model loads on its first request (seconds; minutes for the heavy ones). Ctrl-C
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = Settings()
     build = ["build", *(args.models or ["--all"]), "--if-missing", "--store", str(args.store)]
     if build_archives(build) != 0:

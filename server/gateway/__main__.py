@@ -42,7 +42,6 @@ def serve(settings: Settings, on_ready: Callable[[GatewayServer], None] | None =
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per backend call is noise
     serve(Settings())
     return 0
 

@@ -1,8 +1,9 @@
 """The TorchServe client: predictions over pooled keep-alive HTTP (or gRPC), models over the management API.
 
-HTTP goes through aiohttp, whose C parser and lean request path cost the event loop about 0.4 ms of CPU a
-call on this machine, against 0.8 ms for grpc.aio and 1.3 ms for httpx (loadtests/backend_transport.py,
-docs/gateway.md): on a 2-core machine the gateway's CPU is taken from the model's workers.
+HTTP goes through aiohttp, whose C parser and lean request path cost 0.4-0.6 ms of client CPU a call on
+the build machine, against 0.7-0.95 ms for grpc.aio and 1.2-1.4 ms for httpx (one client, a small model;
+loadtests/backend_transport.py, docs/gateway.md): on a 2-core machine the gateway's CPU is taken from the
+model's workers.
 
 Every call takes a timeout (what is left of the request's deadline) and turns every way TorchServe can
 fail into a typed gateway error. With token authorization on, the keys come from the key file TorchServe
