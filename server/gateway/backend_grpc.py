@@ -32,9 +32,11 @@ class GrpcInference:
         self.pb, services = load("torchserve/inference")
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                   # reconnect soon after TorchServe (re)starts: gRPC's default backoff grows to 2 minutes
-                   ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-                   ("grpc.max_reconnect_backoff_ms", 2000)]
+                   # reconnect soon after TorchServe (re)starts: gRPC's default backoff grows to 2 minutes.
+                   # Not grpc.min_reconnect_backoff_ms: gRPC core also takes it as the time a connection
+                   # attempt may take (default 20 s), and at 100 ms a busy TorchServe failed the handshake
+                   # ("timed out before receiving SETTINGS frame"), test_slow_grpc_handshake_is_waited_for
+                   ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 2000)]
         self.channel = grpc.aio.insecure_channel(backend.settings.grpc_address, options=options)
         self.stub = services.InferenceAPIsServiceStub(self.channel)
 

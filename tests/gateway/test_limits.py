@@ -4,6 +4,7 @@ stopped (503), deadlines (504), refused and rotated tokens, and predictions over
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -124,6 +125,46 @@ def test_backend_call_deadline(torchserve, gateway, protocol):
             await backend.aclose()
 
     asyncio.run(call())
+
+
+def test_slow_grpc_handshake_is_waited_for(torchserve, gateway):
+    """A TorchServe slow to open the HTTP/2 connection (busy CPUs) is waited for within the deadline."""
+    assert gateway.predict("resnet18").status_code == 200
+
+    async def call() -> None:
+        async with _slow_first_bytes_proxy("127.0.0.1", torchserve.ports.grpc_inference, delay=0.3) as port:
+            backend = TorchServeBackend("local", backend_for(torchserve, grpc_address=f"127.0.0.1:{port}"), "grpc")
+            try:
+                assert (await backend.predict("resnet18", None, photo("chelsea.jpg"), 2, timeout=60))["model"]
+            finally:
+                await backend.aclose()
+
+    asyncio.run(call())
+
+
+@contextlib.asynccontextmanager
+async def _slow_first_bytes_proxy(host: str, port: int, delay: float):
+    """A TCP proxy to host:port that holds the server's first bytes (its SETTINGS frame) back ``delay`` s."""
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hold: float) -> None:
+        first = True
+        while data := await reader.read(65536):
+            if first:
+                await asyncio.sleep(hold)
+                first = False
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    async def relay(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection(host, port)
+        await asyncio.gather(pipe(client_reader, server_writer, 0), pipe(server_reader, client_writer, delay),
+                             return_exceptions=True)
+
+    proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
+    try:
+        yield proxy.sockets[0].getsockname()[1]
+    finally:
+        proxy.close()
 
 
 def test_a_model_still_loading_is_504_then_served(start_gateway, management, gateway):
