@@ -3,6 +3,7 @@ and the service still answering after each."""
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import io
 
@@ -10,6 +11,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from server.gateway.errors import NotFound
+from server.gateway.rest.app import PredictFastPath
 from server.gateway.rest.schemas import PredictResponse
 from server.handler.decode import ImageError, decode
 from server.zoo import list_models
@@ -50,6 +53,63 @@ def test_predict_body_is_exactly_the_documented_schema(gateway):
     body = gateway.predict("resnet18").json()
     assert PredictResponse.model_validate(body).model_dump(mode="json") == body
     assert set(body) == set(PredictResponse.model_fields)
+
+
+@pytest.mark.parametrize("plain, routed", [
+    ("/predict/resnet18?topk=3", "/predict/resnet18?topk=3&unused=1"),
+    ("/predict/resnet18/1.0", "/predict/resnet18/1.0?unused=1"),
+    ("/predict/resnt18", "/predict/resnt18?unused=1"),  # an error: the same body and headers either way
+])
+def test_fast_path_and_fastapi_route_answer_alike(gateway, plain, routed):
+    """A plain prediction is served in front of FastAPI (rest/app.py PredictFastPath), one with any other
+    query parameter by FastAPI's route: the two must not differ in what the client sees."""
+    def seen(path: str) -> tuple[int, dict, dict]:
+        answer = gateway.http.post(path, content=photo("chelsea.jpg"), headers={"Content-Type": "image/jpeg",
+                                                                                 "X-Request-ID": "same-id"})
+        body = answer.json()
+        body.pop("timings", None)
+        headers = {k: v for k, v in answer.headers.items() if k not in ("date", "content-length")}
+        return answer.status_code, body, headers
+
+    assert seen(plain) == seen(routed)
+
+
+def test_fast_path_takes_plain_predictions_only():
+    """Which requests PredictFastPath keeps, without a backend: what it passes on reaches the inner app."""
+    passed_on = []
+
+    async def api(scope, receive, send):
+        passed_on.append(scope["path"] + "?" + scope["query_string"].decode())
+
+    class NoGateway:
+        async def predict(self, request):
+            raise NotFound("kept")
+
+    async def call(method: str, path: str, query: bytes = b"") -> None:
+        scope = {"type": "http", "method": method, "path": path, "query_string": query, "headers": []}
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            pass
+
+        await PredictFastPath(api, NoGateway())(scope, receive, send)
+
+    async def run() -> None:
+        for method, path, query in [("POST", "/predict/resnet18", b""), ("POST", "/predict/resnet18", b"topk=3"),
+                                    ("POST", "/predict/resnet18/1.0", b"")]:
+            await call(method, path, query)
+        for method, path, query in [("GET", "/predict/resnet18", b""), ("POST", "/predict/resnet18", b"topk=x"),
+                                    ("POST", "/predict/resnet18", b"topk=3&topk=4"), ("POST", "/predict/a/b/c", b""),
+                                    ("POST", "/predict/resnet18/1.0!", b""), ("POST", "/predict/resnet18/", b""),
+                                    ("POST", "/predict/resnet18", b"topk=-1"), ("POST", "/models", b"")]:
+            await call(method, path, query)
+
+    asyncio.run(run())
+    assert passed_on == ["/predict/resnet18?", "/predict/resnet18?topk=x", "/predict/resnet18?topk=3&topk=4",
+                         "/predict/a/b/c?", "/predict/resnet18/1.0!?", "/predict/resnet18/?",
+                         "/predict/resnet18?topk=-1", "/models?"]
 
 
 @pytest.mark.parametrize("content_type", ["application/octet-stream", "image/png", None])
