@@ -84,9 +84,11 @@ def _added(row: dict) -> str:
 
 def _stepping(summary: dict) -> str:
     if summary.get("stepping") == STEPPING:
-        return "two steps in a row adding less than 5%"
-    # runs before the rule changed: one flat step stopped them, often at 2 or 4 users, where TorchServe
-    # batches the requests on one worker while the other idles (see the steps column)
+        return "two steps in a row adding less than 5%, and never fewer users than workers x batch size"
+    if summary.get("stepping") == "two flat steps":
+        # before the floor: at 1-4 users TorchServe batches the requests on one worker while the other idles
+        return "two steps in a row adding less than 5%; a few networks stopped at 1-4 users: see the steps"
+    # runs before the rule changed: one flat step stopped them, often at 2 or 4 users
     return "one step adding less than 5% stopped it, often too early: see the steps"
 
 

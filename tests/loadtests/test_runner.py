@@ -29,6 +29,13 @@ def test_two_flat_steps_in_a_row_stop_it():
     assert asked == [1, 2, 4] and best.users == 2
 
 
+def test_no_stop_below_min_users():
+    # 1 to 4 users all batched on one worker (batch size 4): flat until a second worker gets work at 8
+    run, asked = stepper({1: 4.5, 2: 4.6, 4: 4.3, 8: 9.0, 16: 9.1})
+    best, _ = saturate(run, min_users=8)
+    assert asked == [1, 2, 4, 8, 16] and best.users == 16
+
+
 def test_fixed_users_run_once():
     run, asked = stepper({6: 7.0})
     best, steps = saturate(run, fixed_users=6)
