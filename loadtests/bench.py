@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from server.handler.bench import best_throughput
 from server.machine import describe_machine
-from server.store.build import BATCH_SIZE, WORKERS, ArchiveOptions, build_archive
+from server.store.build import ArchiveOptions, build_archive
 from server.torchserve import TorchServe, TorchServeKeys, TorchServePorts
 from server.zoo import list_models, model_info
 
@@ -70,9 +70,11 @@ def measure_overhead(name: str, host: str, token: str, requests: int) -> dict:
 
 
 def bench_ours(names: list[str], args, out: Path, workdir: Path) -> dict[str, dict]:
-    store = workdir / "store"
+    store, options = workdir / "store", ArchiveOptions()
+    # up to a full batch on each worker TorchServe keeps the other workers idle: step at least that far
+    min_users = options.workers * options.batch_size
     for name in {*names, *overhead_models(names)}:
-        build_archive(name, store, ArchiveOptions())
+        build_archive(name, store, options)
     ts_dir = workdir / "torchserve"
     stack = start_stack(store, ts_dir, PORTS, sorted({*names, *overhead_models(names)}))
     host, results = f"http://127.0.0.1:{PORTS['rest']}", {}
@@ -81,7 +83,7 @@ def bench_ours(names: list[str], args, out: Path, workdir: Path) -> dict[str, di
         for name in tqdm(names, desc="our stack", unit="model"):
             load_through_gateway(host, name)  # before anything is timed
             best, steps = saturate(lambda u: run_locust(host, name, "rest", u, args.duration, out / f"{name}_rest_u{u}"),
-                                   args.concurrency, min_users=WORKERS * BATCH_SIZE)
+                                   args.concurrency, min_users=min_users)
             results[name] = {"ours": best.as_dict(), "steps": [s.as_dict() for s in steps]}
             if name in REFERENCE:  # the same load straight at TorchServe, and the other protocols
                 direct = run_locust(f"http://127.0.0.1:{PORTS['ts_inference']}", name, "torchserve", best.users,

@@ -170,7 +170,7 @@ async def predict(gateway: Gateway, request: Request, model: str, version: str |
 
 class PredictFastPath:
     """POST /predict/{model}[/{version}] straight to ``predict``, in front of FastAPI: its middleware stack,
-    router, parameter solving and exception handlers cost a quarter to half a millisecond a request on a
+    router, parameter solving and exception handlers cost about a quarter of a millisecond a request on a
     2-core machine (docs/gateway.md). Only a request whose parameters are plainly valid takes this path (no
     query, or ``topk`` in ASCII digits alone, a well-formed version); any other goes on to FastAPI's route,
     so what a client is told of a bad parameter stays FastAPI's. Answers are the same either way: the same
