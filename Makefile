@@ -37,13 +37,15 @@ test: venv
 
 # make bench [MODELS=a,b] [DURATION=seconds per run] [CONCURRENCY=users; default: found by stepping]
 #            [LIMIT_SECONDS=seconds per batch size and layout of the bare-model limit]
+#            [OVERHEAD_REQUESTS=rounds of the sequential gateway-overhead measurement, one request per path each]
 MODELS ?=
 DURATION ?= 20
 CONCURRENCY ?= 0
 LIMIT_SECONDS ?= 6
+OVERHEAD_REQUESTS ?= 400
 bench: venv system-deps
 	$(PY) -m loadtests.bench --models "$(MODELS)" --duration $(DURATION) --concurrency $(CONCURRENCY) \
-		--limit-seconds $(LIMIT_SECONDS)
+		--limit-seconds $(LIMIT_SECONDS) --overhead-requests $(OVERHEAD_REQUESTS)
 
 # make soak [SOAK_DURATION=seconds]: the stack under steady load (REST, gRPC, v2 and bad requests), its
 # processes' memory and file descriptors sampled; writes loadtests/results/soak-*/ and docs/reliability.md

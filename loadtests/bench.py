@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=20, help="seconds per locust run")
     parser.add_argument("--concurrency", type=int, default=0, help="fixed users (default: found by stepping)")
     parser.add_argument("--limit-seconds", type=float, default=6)
-    parser.add_argument("--overhead-requests", type=int, default=200, help="per path, for the gateway overhead")
+    parser.add_argument("--overhead-requests", type=int, default=400,
+                        help="rounds (one request per path each) of the gateway overhead measurement")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--no-docs", action="store_true", help="do not regenerate docs/benchmarks.md")
     args = parser.parse_args(argv)

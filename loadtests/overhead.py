@@ -3,14 +3,17 @@
 Locust reports latencies over 100 ms rounded to 10 ms, too coarse for an overhead of a millisecond, so
 this measures with ``time.perf_counter`` in one sequential client: the same photograph sent to the same
 model straight to TorchServe (REST and its gRPC API) and through the gateway (REST, gRPC, v2 REST, v2
-gRPC), the paths interleaved in rounds so that every path sees the same machine. The overhead of a
-gateway protocol is its latency minus TorchServe's over the same kind of transport (REST minus REST, gRPC
-minus gRPC), so the client library's own cost cancels out.
+gRPC). Each round sends one request on every path, in a shuffled order, so that every path sees the same
+machine at the same moments (a drift of the machine's speed over seconds, which blocks of requests per
+path turned into differences between paths, falls on all alike). The overhead of a gateway protocol is
+its p50 minus TorchServe's over the same kind of transport (REST minus REST, gRPC minus gRPC), so the
+client library's own cost cancels out; its 95% interval comes from resampling the rounds (bootstrap).
 """
 
 from __future__ import annotations
 
 import base64
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -20,6 +23,7 @@ import httpx
 
 from server.protos import load
 
+BOOTSTRAP_RESAMPLES = 1000
 # gateway path -> the direct TorchServe path over the same transport
 BASELINES = {"gateway REST": "TorchServe REST", "gateway gRPC": "TorchServe gRPC",
              "gateway v2 REST": "TorchServe REST", "gateway v2 gRPC": "TorchServe gRPC"}
@@ -89,25 +93,39 @@ class Paths:
             channel.close()
 
 
-def measure(paths: Paths, requests: int, rounds: int = 5) -> dict:
-    """Per path: p50/p99/mean in ms over ``requests`` x ``rounds``; per gateway path: its added p50/p99."""
+def measure(paths: Paths, requests: int, seed: int = 0) -> dict:
+    """Per path: p50/p99/mean in ms over ``requests`` rounds; per gateway path: its added p50 (with a 95%
+    interval) and p99."""
     calls = paths.all()
     for call in calls.values():  # warm-up: connections, channels, caches
         for _ in range(5):
             call()
     samples: dict[str, list[float]] = {name: [] for name in calls}
-    order = list(calls)
-    for round_number in range(rounds):
-        # rotate the order so that no path always runs first in a round
-        for name in order[round_number % len(order):] + order[:round_number % len(order)]:
-            for _ in range(max(1, requests // rounds)):
-                started = time.perf_counter()
-                calls[name]()
-                samples[name].append(1e3 * (time.perf_counter() - started))
+    order, shuffle = list(calls), random.Random(seed).shuffle
+    for _ in range(requests):
+        shuffle(order)  # no path always follows the same one
+        for name in order:
+            started = time.perf_counter()
+            calls[name]()
+            samples[name].append(1e3 * (time.perf_counter() - started))
     latency = {name: {"p50_ms": round(statistics.median(s), 3), "p99_ms": round(_percentile(s, 0.99), 3),
                       "mean_ms": round(statistics.fmean(s), 3), "requests": len(s)} for name, s in samples.items()}
-    added = {name: {"against": base,
-                    "p50_ms": round(latency[name]["p50_ms"] - latency[base]["p50_ms"], 3),
-                    "p99_ms": round(latency[name]["p99_ms"] - latency[base]["p99_ms"], 3)}
-             for name, base in BASELINES.items()}
+    added = {}
+    for name, base in BASELINES.items():
+        low, high = added_p50_interval(samples[name], samples[base], random.Random(seed))
+        added[name] = {"against": base, "p50_ms": round(latency[name]["p50_ms"] - latency[base]["p50_ms"], 3),
+                       "p50_ci95_ms": [round(low, 3), round(high, 3)],
+                       "p99_ms": round(latency[name]["p99_ms"] - latency[base]["p99_ms"], 3)}
     return {"model": paths.model, "latency": latency, "added": added}
+
+
+def added_p50_interval(path: list[float], base: list[float], rng: random.Random) -> tuple[float, float]:
+    """95% bootstrap interval of p50(path) - p50(base): rounds resampled with replacement, the two samples
+    of a round kept together."""
+    rounds = len(path)
+    differences = []
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        picks = [rng.randrange(rounds) for _ in range(rounds)]
+        differences.append(statistics.median([path[i] for i in picks]) - statistics.median([base[i] for i in picks]))
+    differences.sort()
+    return differences[int(0.025 * BOOTSTRAP_RESAMPLES)], differences[int(0.975 * BOOTSTRAP_RESAMPLES) - 1]

@@ -82,14 +82,21 @@ def _added(row: dict) -> str:
     return f"{row['gateway_overhead_p50_ms']:+.2f} / {row['gateway_overhead_p99_ms']:+.2f}"
 
 
+# the rule of each run's ``stepping`` (runner.STEPPING when it ran), as the page says it
+STEPPING_RULES = {
+    STEPPING: "two steps in a row adding less than 5%, never fewer users than workers x batch size; each step "
+              "counted from the moment all its users run",
+    "two flat steps, at least workers x batch users":
+        "two steps in a row adding less than 5%, and never fewer users than workers x batch size",
+    # before the floor: at 1-4 users TorchServe batches the requests on one worker while the other idles
+    "two flat steps": "two steps in a row adding less than 5%; a few networks stopped at 1-4 users: see the steps",
+}
+
+
 def _stepping(summary: dict) -> str:
-    if summary.get("stepping") == STEPPING:
-        return "two steps in a row adding less than 5%, and never fewer users than workers x batch size"
-    if summary.get("stepping") == "two flat steps":
-        # before the floor: at 1-4 users TorchServe batches the requests on one worker while the other idles
-        return "two steps in a row adding less than 5%; a few networks stopped at 1-4 users: see the steps"
-    # runs before the rule changed: one flat step stopped them, often at 2 or 4 users
-    return "one step adding less than 5% stopped it, often too early: see the steps"
+    # runs before the rule changed have none: one flat step stopped them, often at 2 or 4 users
+    return STEPPING_RULES.get(summary.get("stepping"), "one step adding less than 5% stopped it, often too early: "
+                                                        "see the steps")
 
 
 def _steps(row: dict) -> str:
@@ -112,19 +119,24 @@ def _overhead_tables(measured: list[dict]) -> list[str]:
     if not measured:
         return []
     lines = ["", "## Gateway overhead", "",
-             "One sequential client, the paths interleaved in rounds (loadtests/overhead.py), latency by "
-             "`time.perf_counter`. *Added* is a gateway path's latency minus TorchServe's over the same transport "
-             "(REST against REST, gRPC against gRPC); the gateway itself reaches TorchServe over HTTP (aiohttp, "
-             "measured cheaper than gRPC: docs/gateway.md) whichever protocol the client speaks.", "",
-             "| model | path | requests | p50 ms | p99 ms | added p50 ms | added p99 ms |",
+             "One sequential client, the paths interleaved (loadtests/overhead.py), latency by `time.perf_counter`. "
+             "*Added* is a gateway path's p50 minus TorchServe's over the same transport (REST against REST, gRPC "
+             "against gRPC), with its 95% interval where the run kept one (bootstrap over the rounds); the gateway "
+             "itself reaches TorchServe over HTTP whichever protocol the client speaks (docs/gateway.md).", "",
+             "| model | path | requests | p50 ms | p99 ms | added p50 ms (95% interval) | added p99 ms |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for entry in measured:
         for path, latency in entry["latency"].items():
             added = entry["added"].get(path)
-            extra = (f"{added['p50_ms']:+.2f} | {added['p99_ms']:+.2f}" if added else "- | -")
+            extra = f"{_added_p50(added)} | {added['p99_ms']:+.2f}" if added else "- | -"
             lines.append(f"| `{entry['model']}` | {path} | {latency['requests']} | {latency['p50_ms']:.2f} | "
                          f"{latency['p99_ms']:.2f} | {extra} |")
     return lines
+
+
+def _added_p50(added: dict) -> str:
+    interval = added.get("p50_ci95_ms")  # runs before the interleaved measurement have none
+    return f"{added['p50_ms']:+.2f}" + (f" ({interval[0]:+.2f} to {interval[1]:+.2f})" if interval else "")
 
 
 def write_docs(summary: dict, run_dir: Path, docs: Path = DOCS) -> None:

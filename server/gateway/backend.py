@@ -1,9 +1,9 @@
 """The TorchServe client: predictions over pooled keep-alive HTTP (or gRPC), models over the management API.
 
-HTTP goes through aiohttp, whose C parser and lean request path cost 0.4-0.6 ms of client CPU a call on
-the build machine, against 0.7-0.95 ms for grpc.aio and 1.2-1.4 ms for httpx (one client, a small model;
-loadtests/backend_transport.py, docs/gateway.md): on a 2-core machine the gateway's CPU is taken from the
-model's workers.
+Predictions go through ``inference_http`` (an asyncio protocol per connection and httptools' C parser),
+the management API and pings through aiohttp: the prediction is the call on every request's path, and
+aiohttp's request machinery cost ~85 us more per round trip than the protocol does (measured on a local
+server; docs/gateway.md). On a 2-core machine the gateway's CPU is taken from the model's workers.
 
 Every call takes a timeout (what is left of the request's deadline) and turns every way TorchServe can
 fail into a typed gateway error. With token authorization on, the keys come from the key file TorchServe
@@ -26,6 +26,7 @@ import aiohttp
 from server.torchserve import TorchServeKeys
 
 from .errors import BackendError, BackendUnavailable, DeadlineExceeded, GatewayError, NotFound, from_status
+from .inference_http import InferenceConnections
 from .settings import BackendSettings
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class TorchServeBackend:
         self.name = name
         self.settings = settings
         self.keys = KeyRing(settings.key_dir)
+        self.inference = InferenceConnections(settings.inference_url, settings.max_connections)
         self._http_session: aiohttp.ClientSession | None = None  # made on first use, inside the event loop
         self.grpc = None
         if protocol == "grpc":
@@ -128,6 +130,7 @@ class TorchServeBackend:
         return self._http_session
 
     async def aclose(self) -> None:
+        self.inference.close()
         if self._http_session is not None:
             await self._http_session.close()
         if self.grpc is not None:
@@ -144,11 +147,16 @@ class TorchServeBackend:
         headers = {"Content-Type": "application/octet-stream"}
         if topk is not None:
             headers["X-Topk"] = str(topk)  # TorchServe drops query parameters of predictions
-        response = await self._http("inference", "POST", self.settings.inference_url + path, timeout,
-                                    data=image, headers=headers)
+        response = await self._call(lambda: self._post_prediction(path, headers, image), timeout)
         if response.status_code == 200:
             return _json(response, self.name)
         raise self._prediction_error(model, version, response)
+
+    async def _post_prediction(self, path: str, headers: dict[str, str], image: bytes) -> Answer:
+        # the keys on every try: a retry must see the reloaded ones
+        answer = Answer(*await self.inference.post(path, headers | self.keys.headers("inference"), image))
+        _raise_if_key_refused(answer)
+        return answer
 
     async def ping(self, timeout: float) -> bool:
         """True when TorchServe's inference API answers /ping as healthy."""
@@ -216,8 +224,7 @@ class TorchServeBackend:
             auth = self.keys.headers(kind)  # read on every try: a retry must see the reloaded keys
             async with self.http.request(method, url, headers=(headers or {}) | auth, **kwargs) as response:
                 answer = Answer(response.status, await response.read())
-            if answer.status_code in (400, 401, 403) and REFUSED_KEY in answer.text:
-                raise KeyRefused()
+            _raise_if_key_refused(answer)
             return answer
 
         return await self._call(send, timeout)
@@ -239,6 +246,11 @@ class TorchServeBackend:
         except (aiohttp.ClientError, OSError) as error:
             log.warning("backend %s unreachable: %r", self.name, error)
             raise BackendUnavailable(f"backend {self.name!r} is unreachable") from None
+
+
+def _raise_if_key_refused(answer: Answer) -> None:
+    if answer.status_code in (400, 401, 403) and REFUSED_KEY in answer.text:
+        raise KeyRefused()
 
 
 def _json_or_none(response: Answer) -> Any:

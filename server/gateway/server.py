@@ -15,6 +15,7 @@ import uvicorn
 from .core import Gateway
 from .grpc.service import GrpcServer
 from .rest.app import create_app
+from .rest.protocol import OneWriteHttpToolsProtocol
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,11 @@ class GatewayServer:
         self.settings = settings
         self.gateway = Gateway(settings)
         config = uvicorn.Config(
-            create_app(self.gateway), host=settings.host, port=settings.rest_port, lifespan="off", http="httptools",
-            timeout_graceful_shutdown=settings.shutdown_grace_s, log_config=None, access_log=False,
+            create_app(self.gateway), host=settings.host, port=settings.rest_port, lifespan="off",
+            http=OneWriteHttpToolsProtocol, timeout_graceful_shutdown=settings.shutdown_grace_s, log_config=None, access_log=False,
+            # no client address is used (no access log), so X-Forwarded-* need no middleware on every request;
+            # and no "server: uvicorn" header telling the world what to probe
+            proxy_headers=False, server_header=False,
         )
         self.rest = _Uvicorn(config)
         self.grpc = GrpcServer(self.gateway)

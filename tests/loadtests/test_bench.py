@@ -39,8 +39,11 @@ def test_short_bench_writes_a_complete_summary(tmp_path):
     overhead = {entry["model"]: entry for entry in summary["overhead"]}
     assert set(overhead) == {"resnet8_digits", "resnet18"}
     for entry in overhead.values():
-        assert len(entry["latency"]) == 6 and all(p["requests"] == 10 for p in entry["latency"].values())
+        assert len(entry["latency"]) == 6 and all(p["requests"] == 12 for p in entry["latency"].values())
         assert all(0 < p["p50_ms"] <= p["p99_ms"] for p in entry["latency"].values())
+        for added in entry["added"].values():
+            low, high = added["p50_ci95_ms"]
+            assert low <= high
     assert rows["resnet18"]["gateway_overhead_p50_ms"] == overhead["resnet18"]["added"]["gateway REST"]["p50_ms"]
 
 
