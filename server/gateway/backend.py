@@ -14,7 +14,6 @@ retried once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 
 from server.torchserve import TorchServeKeys
 
@@ -102,7 +102,7 @@ class Answer:
         return self.body.decode("utf-8", "replace")
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        return orjson.loads(self.body)  # a ValueError when it is not JSON (NaN included)
 
 
 class TorchServeBackend:

@@ -9,10 +9,10 @@ handler's error code here.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import orjson
 from google.protobuf.empty_pb2 import Empty
 
 from server.protos import load
@@ -55,7 +55,7 @@ class GrpcInference:
         except grpc.aio.AioRpcError as error:
             raise self._error(model, version, error) from None
         try:
-            body = json.loads(reply.prediction)
+            body = orjson.loads(reply.prediction)
         except ValueError:
             raise BackendError(f"backend {self.backend.name!r} answered something that is not JSON") from None
         if isinstance(body.get("error"), dict):

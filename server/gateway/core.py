@@ -163,8 +163,9 @@ class Gateway:
             status = error.status
             raise
         finally:
-            self.metrics.requests.labels(label, request.route, str(status)).inc()
-            self.metrics.request_duration.labels(label).observe(time.perf_counter() - started)
+            series = self.metrics.of(label)
+            series.requests(request.route, status).inc()
+            series.request_duration.observe(time.perf_counter() - started)
 
     async def _predict(self, request: PredictRequest, started: float) -> PredictResult:
         info = self.catalog.info(request.model)  # NotFound with close matches, before the body is even read
@@ -336,12 +337,13 @@ class Gateway:
             raise Overloaded(f"too many requests in flight for {model!r} (at most {cap}); "
                              f"retry after {self.settings.retry_after_s} s", retry_after_s=self.settings.retry_after_s)
         self._in_flight[model] += 1
-        self.metrics.in_flight.labels(model).inc()
+        in_flight = self.metrics.of(model).in_flight
+        in_flight.inc()
         try:
             yield
         finally:
             self._in_flight[model] -= 1
-            self.metrics.in_flight.labels(model).dec()
+            in_flight.dec()
 
     def _validate(self, request: PredictRequest, num_classes: int) -> None:
         """Everything checkable here is checked here: nothing malformed reaches TorchServe."""

@@ -58,7 +58,7 @@ async def call_backend(backend: TorchServeBackend, models: ModelManager, metrics
                 metrics.retries.labels(model, lost.reason).inc()
             finally:
                 elapsed = time.perf_counter() - started
-                metrics.backend_duration.labels(model).observe(elapsed)
+                metrics.of(model).backend_duration.observe(elapsed)
             backend_s += elapsed
             if pause:
                 await asyncio.sleep(RETRY_BACKOFF_S)

@@ -79,5 +79,33 @@ class Metrics:
             ["backend"], registry=registry,
         )
 
+        self._series: dict[str, ModelSeries] = {}
+
+    def of(self, model: str) -> "ModelSeries":
+        """The series of one model (a catalog name or ``unknown``), looked up once: ``labels()`` takes a lock
+        and builds a key on every call, and a prediction updates five series."""
+        series = self._series.get(model)
+        if series is None:
+            series = self._series[model] = ModelSeries(self, model)
+        return series
+
     def render(self) -> bytes:
         return generate_latest(self.registry) + generate_latest(REGISTRY)
+
+
+class ModelSeries:
+    """One model's children of the per-prediction metrics."""
+
+    def __init__(self, metrics: Metrics, model: str):
+        self._metrics, self.model = metrics, model
+        self.in_flight = metrics.in_flight.labels(model)
+        self.request_duration = metrics.request_duration.labels(model)
+        self.backend_duration = metrics.backend_duration.labels(model)
+        self._requests: dict[tuple[str, int], Counter] = {}
+
+    def requests(self, route: str, status: int) -> Counter:
+        key = (route, status)
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = self._metrics.requests.labels(self.model, route, str(status))
+        return child

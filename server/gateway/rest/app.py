@@ -6,10 +6,10 @@ Every answer carries X-Request-ID (the client's, when it sent a usable one); eve
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 
+import orjson
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -165,7 +165,7 @@ async def predict(gateway: Gateway, request: Request, model: str, version: str |
     # together), without the asdict deep copy and the two validations (ours, then FastAPI's response_model)
     # that a prediction went through before: the gateway's CPU per request is the budget (docs/gateway.md)
     headers = {VARIANT_HEADER: result.variant} if result.variant is not None else None
-    return Response(json.dumps(result_body(result)), media_type="application/json", headers=headers)
+    return Response(orjson.dumps(result_body(result)), media_type="application/json", headers=headers)
 
 
 class PredictFastPath:
