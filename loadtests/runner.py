@@ -41,8 +41,8 @@ def run_locust(host: str, model: str, protocol: str, users: int, seconds: float,
     """One closed-loop run: ``users`` clients each sending the next request when the last one answered.
 
     Every user starts within a tenth of a second, and the figures count from the moment they all run
-    (``--reset-stats``): the start-up, with fewer users than asked, is not the load being measured. In a
-    10 s run it had cost mobilenet_v2 about 5% of its requests per second."""
+    (``--reset-stats``): the start-up, with fewer users than asked, is not the load being measured. It
+    had taken the first second (users started at ``users`` per second), a tenth of a 10 s step."""
     csv_prefix.parent.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), USER_CLASSES[protocol], "--headless", "--only-summary",

@@ -83,7 +83,7 @@ class Metrics:
 
     def of(self, model: str) -> "ModelSeries":
         """The series of one model (a catalog name or ``unknown``), looked up once: ``labels()`` takes a lock
-        and builds a key on every call, and a prediction updates five series."""
+        and builds a key on every call, and a prediction updates four labelled series (in flight twice)."""
         series = self._series.get(model)
         if series is None:
             series = self._series[model] = ModelSeries(self, model)
