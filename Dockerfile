@@ -37,16 +37,15 @@ WORKDIR /app
 # the dependency layer first, so that a code change does not reinstall torch
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY proto/ proto/
-COPY server/ server/
+COPY zooserve/ zooserve/
 # as the Makefile does: the project itself, editable, without touching the pinned dependencies
-RUN pip install --no-deps -e . \
-    # gRPC code is generated on first use; the runtime filesystem is read-only, so generate it now
-    && python -m server.protos \
-    && python -m compileall -q server \
-    # every registry entry (python -m server.zoo list) as model_store/<name>.mar, the repo's default store
-    && python -m server.store build --all --store /app/model_store
+# (the install generates the gRPC modules into zooserve/_proto, see setup.py)
+RUN pip install --no-deps --no-build-isolation -e . \
+    && python -m compileall -q zooserve \
+    # every registry entry (python -m zooserve.zoo list) as model_store/<name>.mar, the repo's default store
+    && python -m zooserve.store build --all --store /app/model_store
 
 # ---------------------------------------------------------------------------------------------------------
 # the two runtime bases; VARIANT picks one, and BuildKit builds only that one
@@ -90,7 +89,7 @@ COPY --from=build /app /app
 COPY deploy/entrypoint.sh deploy/container.py /app/deploy/
 COPY deploy/keyproxy/ /app/deploy/keyproxy/
 # the only writable places (Kubernetes mounts volumes there and keeps the root filesystem read-only):
-# TorchServe's working directory (key file, logs) and, for `python -m server.serve`, the repo's logs/
+# TorchServe's working directory (key file, logs) and, for `python -m zooserve.serve`, the repo's logs/
 RUN mkdir -p /var/lib/zooserve/torchserve /app/logs \
     && chown -R zoo:zoo /var/lib/zooserve /app/logs
 ENV PATH=/opt/venv/bin:$PATH \

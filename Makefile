@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: venv system-deps serve test bench tune soak catalog docs clean demo-ab audit
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml setup.py $(wildcard proto/*/*.proto proto/*/*/*.proto)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(STAMP)
@@ -21,12 +21,12 @@ system-deps:
 # TorchServe and the gateway together (REST 127.0.0.1:8000, gRPC 127.0.0.1:50051); Ctrl-C stops both.
 # Archives missing from model_store/ are built first.
 serve: venv system-deps
-	$(PY) -m server.serve
+	$(PY) -m zooserve.serve
 
 # The A/B demo: resnet20_digits and resnet8_digits trained on scikit-learn's digits (cached in logs/demo-ab),
 # served as an experiment (deploy/experiments.yaml), every held-out digit sent with feedback, the report printed.
 demo-ab: venv system-deps
-	$(PY) -m server.demo.ab
+	$(PY) -m zooserve.demo.ab
 
 # the tests also start a real PostgreSQL, a real Prometheus and a headless Chromium (Debian packages)
 TEST_DEBS := postgresql prometheus chromium
@@ -71,10 +71,10 @@ tune: venv system-deps
 	$(PY) -m loadtests.tune --models "$(or $(MODELS),resnet50,mobilenet_v2)"
 
 catalog: venv
-	$(PY) -m server.zoo list
+	$(PY) -m zooserve.zoo list
 
 docs: venv
-	$(PY) -m server.zoo docs
+	$(PY) -m zooserve.zoo docs
 
 clean:
 	rm -rf $(VENV) model_store/*.mar .pytest_cache

@@ -1,4 +1,4 @@
-"""What the zooserve image does in a container besides `python -m server.serve` / `python -m server.gateway`.
+"""What the zooserve image does in a container besides `python -m zooserve.serve` / `python -m zooserve.gateway`.
 
     python deploy/container.py torchserve        TorchServe alone, in its working directory (ZOO_TS_WORKDIR)
     python deploy/container.py keyproxy          nginx in front of that TorchServe, adding its tokens
@@ -39,7 +39,7 @@ CONTAINER_VARIABLES = (
     "ZOO_ROLE",                   # serve, gateway, torchserve or keyproxy
     "ZOO_GROUP",                  # torchserve: the model group whose routed models it loads at start
     "ZOO_TS_PRELOAD",             # torchserve: "false" to start empty (the gateway loads on first use)
-    "ZOO_TS_CONFIG",              # torchserve: the config file (default: server/configs/torchserve.properties)
+    "ZOO_TS_CONFIG",              # torchserve: the config file (default: zooserve/configs/torchserve.properties)
     "ZOO_TS_WORKDIR",             # torchserve, keyproxy: TorchServe's working directory (its key file)
     "ZOO_MODEL_STORE",            # torchserve: the archives (default: the repo's model_store/)
     "ZOO_PROXY_DIR",              # keyproxy: where nginx's config and temporary files go
@@ -70,7 +70,7 @@ def routes(env: dict[str, str]) -> dict[str, str]:
 
 
 def backend_for(model: str, table: dict[str, str], default: str) -> str:
-    """The same rule as server.gateway.settings.Settings.backend_for: first matching route, else the default."""
+    """The same rule as zooserve.gateway.settings.Settings.backend_for: first matching route, else the default."""
     return next((backend for pattern, backend in table.items() if fnmatch.fnmatchcase(model, pattern)), default)
 
 
@@ -114,7 +114,7 @@ def write_config(directory: Path, env: dict[str, str], models: list[str] | None)
     (the convention of TorchServe's own enable_envvars_config, e.g. TS_METRICS_ADDRESS in compose), then the
     model store and the models to load at start.
     """
-    template = env_path("ZOO_TS_CONFIG", ROOT / "server" / "configs" / "torchserve.properties")
+    template = env_path("ZOO_TS_CONFIG", ROOT / "zooserve" / "configs" / "torchserve.properties")
     props = read_properties(template)
     props |= {key[3:].lower(): value for key, value in env.items() if key.startswith("TS_") and key != "TS_CONFIG_FILE"}
     props["model_store"] = str(model_store())

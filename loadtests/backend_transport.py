@@ -1,6 +1,6 @@
 """Which transport should the gateway use to reach TorchServe: pooled keep-alive HTTP or gRPC?
 
-Runs the gateway's own backend client (server/gateway/backend.py, ``protocol="http"`` or ``"grpc"``)
+Runs the gateway's own backend client (zooserve/gateway/backend.py, ``protocol="http"`` or ``"grpc"``)
 against a real TorchServe, in alternating rounds so that both see the same machine load, and prints
 throughput and latency per transport and concurrency. The model defaults to resnet8_digits (about 2 ms
 a forward pass), so that what differs is the transport and not the network. It runs on uvloop, as the
@@ -26,11 +26,11 @@ import uvloop
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.gateway.backend import TorchServeBackend  # noqa: E402
-from server.gateway.settings import BackendSettings  # noqa: E402
-from server.store.build import ArchiveOptions, build_archive  # noqa: E402
-from server.torchserve import TorchServe  # noqa: E402
 from tests.conftest import torchserve_ports  # noqa: E402
+from zooserve.gateway.backend import TorchServeBackend  # noqa: E402
+from zooserve.gateway.settings import BackendSettings  # noqa: E402
+from zooserve.store.build import ArchiveOptions, build_archive  # noqa: E402
+from zooserve.torchserve import TorchServe  # noqa: E402
 
 
 def _cpu_seconds() -> float:

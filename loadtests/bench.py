@@ -26,11 +26,11 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
-from server.handler.bench import best_throughput
-from server.machine import describe_machine
-from server.store.build import ArchiveOptions, build_archive
-from server.torchserve import TorchServe, TorchServeKeys, TorchServePorts
-from server.zoo import list_models, model_info
+from zooserve.handler.bench import best_throughput
+from zooserve.machine import describe_machine
+from zooserve.store.build import ArchiveOptions, build_archive
+from zooserve.torchserve import TorchServe, TorchServeKeys, TorchServePorts
+from zooserve.zoo import list_models, model_info
 
 from .overhead import Paths
 from .overhead import measure as overhead

@@ -115,9 +115,9 @@ class TorchServeUser(_Zoo, FastHttpUser):
 class GrpcUser(_Zoo, User):
     def on_start(self) -> None:
         super().on_start()
-        from server.protos import load
+        from zooserve._proto import zooserve_pb2 as messages
+        from zooserve._proto import zooserve_pb2_grpc as services
 
-        messages, services = load("zooserve/v1/zooserve")
         self.messages = messages
         self.channel = grpc.insecure_channel(self.environment.parsed_options.zoo_grpc_target)
         self.stub = services.ZooServiceStub(self.channel)

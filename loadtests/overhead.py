@@ -21,7 +21,14 @@ from collections.abc import Callable
 import grpc
 import httpx
 
-from server.protos import load
+from zooserve._proto import (
+    open_inference_pb2,
+    open_inference_pb2_grpc,
+    torchserve_pb2,
+    torchserve_pb2_grpc,
+    zooserve_pb2,
+    zooserve_pb2_grpc,
+)
 
 BOOTSTRAP_RESAMPLES = 1000
 # gateway path -> the direct TorchServe path over the same transport
@@ -45,9 +52,12 @@ class Paths:
         self.http = httpx.Client(timeout=120)
         self.rest, self.ts_url = rest, ts_url
         self.channels = [grpc.insecure_channel(grpc_target), grpc.insecure_channel(ts_grpc)]
-        self.zoo_pb, zoo = load("zooserve/v1/zooserve")
-        self.ts_pb, ts = load("torchserve/inference")
-        self.v2_pb, v2 = load("inference/grpc_service")
+        self.zoo_pb = zooserve_pb2
+        zoo = zooserve_pb2_grpc
+        self.ts_pb = torchserve_pb2
+        ts = torchserve_pb2_grpc
+        self.v2_pb = open_inference_pb2
+        v2 = open_inference_pb2_grpc
         self.zoo = zoo.ZooServiceStub(self.channels[0])
         self.v2 = v2.GRPCInferenceServiceStub(self.channels[0])
         self.ts = ts.InferenceAPIsServiceStub(self.channels[1])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from server.zoo import model_info
+from zooserve.zoo import model_info
 
 from .runner import STEPPING
 

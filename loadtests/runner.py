@@ -127,7 +127,7 @@ def start_stack(store: Path, workdir: Path, ports: dict[str, int], models: list[
         "ZOO_BACKENDS__LOCAL__GRPC_ADDRESS": f"127.0.0.1:{ports['ts_grpc']}",
         "ZOO_BACKENDS__LOCAL__KEY_DIR": str(workdir),
     }
-    command = [sys.executable, "-m", "server.serve", "--store", str(store), "--models", *models,
+    command = [sys.executable, "-m", "zooserve.serve", "--store", str(store), "--models", *models,
                "--metrics-port", str(ports["ts_metrics"]), "--grpc-management-port", str(ports["ts_grpc_management"])]
     log = open(workdir.parent / "stack.log", "ab")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

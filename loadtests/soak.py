@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from server.machine import describe_machine
-from server.store.build import DEFAULT_STORE
+from zooserve.machine import describe_machine
+from zooserve.store.build import DEFAULT_STORE
 
 from .runner import ROOT, start_stack
 from .soak_report import Sampler, summarize, write_docs

@@ -44,7 +44,7 @@ def _role(process: psutil.Process) -> str | None:
 
 
 class Sampler:
-    """Samples the gateway (the ``server.serve`` process) and TorchServe's processes every ``interval`` s."""
+    """Samples the gateway (the ``zooserve.serve`` process) and TorchServe's processes every ``interval`` s."""
 
     def __init__(self, pid: int, interval: float, path: Path):
         self.root, self.interval, self.path = psutil.Process(pid), interval, path

@@ -14,8 +14,8 @@ import torch
 from model_archiver.model_archiver_config import ModelArchiverConfig
 from model_archiver.model_packaging import generate_model_archive
 
-from server.zoo import create_model
-from server.zoo.labels import class_names
+from zooserve.zoo import create_model
+from zooserve.zoo.labels import class_names
 
 # torchvision classes with the constructor arguments of each reference network; the archiver needs a
 # model file that defines exactly one nn.Module class

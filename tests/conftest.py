@@ -52,6 +52,6 @@ def free_port() -> int:
 
 
 def torchserve_ports():
-    from server.torchserve import TorchServePorts
+    from zooserve.torchserve import TorchServePorts
 
     return TorchServePorts(*(free_port() for _ in range(5)))

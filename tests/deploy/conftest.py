@@ -78,13 +78,13 @@ def promtool() -> str:
 
 
 # Variables the deployments set for settings the gateway does not have yet (none now: the experiments file and
-# the record store's database are read by server/gateway/settings.py since the A/B work).
+# the record store's database are read by zooserve/gateway/settings.py since the A/B work).
 PENDING_GATEWAY_SETTINGS: set[str] = set()
 
 
 def unknown_gateway_variables(names: set[str]) -> set[str]:
-    """ZOO_* names that no field of server.gateway.settings.Settings reads (pydantic ignores those silently)."""
-    settings = pytest.importorskip("server.gateway.settings")
+    """ZOO_* names that no field of zooserve.gateway.settings.Settings reads (pydantic ignores those silently)."""
+    settings = pytest.importorskip("zooserve.gateway.settings")
     fields = set(settings.Settings.model_fields) | PENDING_GATEWAY_SETTINGS
     names = set(names) - set(container.CONTAINER_VARIABLES)  # the image's roles read those, not the gateway
     return {n for n in names if n.startswith("ZOO_") and n[4:].split("__")[0].lower() not in fields}
@@ -92,7 +92,7 @@ def unknown_gateway_variables(names: set[str]) -> set[str]:
 
 def gateway_settings(env: dict[str, str]):
     """The gateway's Settings as it would read this environment (and nothing from ours)."""
-    settings = pytest.importorskip("server.gateway.settings")
+    settings = pytest.importorskip("zooserve.gateway.settings")
     saved = {k: v for k, v in os.environ.items() if k.startswith("ZOO_")}
     try:
         for key in saved:

@@ -19,8 +19,8 @@ import grpc
 import httpx
 import pytest
 
-from server.protos import load
 from tests.conftest import free_port, photo
+from zooserve._proto import torchserve_pb2, torchserve_pb2_grpc
 
 from .conftest import ROOT, container, ensure_debian_tool, torchserve_metrics
 
@@ -65,7 +65,7 @@ def test_config_takes_ts_variables_and_the_group(tmp_path, monkeypatch):
     monkeypatch.delenv("ZOO_TS_CONFIG", raising=False)
     path = container.write_config(tmp_path, {"TS_METRICS_ADDRESS": "http://0.0.0.0:9999"}, ["a", "b"])
     props = container.read_properties(path)
-    repo = container.read_properties(ROOT / "server" / "configs" / "torchserve.properties")
+    repo = container.read_properties(ROOT / "zooserve" / "configs" / "torchserve.properties")
     assert props["metrics_address"] == "http://0.0.0.0:9999"
     assert props["load_models"] == "a.mar,b.mar" and props["model_store"] == str(tmp_path / "store")
     assert props["inference_address"] == repo["inference_address"]
@@ -93,7 +93,7 @@ def test_health_without_torchserve_is_a_failure(tmp_path, monkeypatch):
 
 def test_container_variables_are_not_gateway_settings():
     """The roles' ZOO_* variables share the gateway's prefix: none may be a gateway setting too."""
-    settings = pytest.importorskip("server.gateway.settings")
+    settings = pytest.importorskip("zooserve.gateway.settings")
     assert not {v[4:].lower() for v in container.CONTAINER_VARIABLES} & set(settings.Settings.model_fields)
 
 
@@ -114,7 +114,7 @@ class Pod:
     """TorchServe (role torchserve) and the key proxy (role keyproxy), started through the entry point."""
 
     def __init__(self, tmp: Path):
-        from server.store.build import ArchiveOptions, build_archive
+        from zooserve.store.build import ArchiveOptions, build_archive
 
         self.store = tmp / "store"
         for name in MODELS:
@@ -217,7 +217,8 @@ def test_predictions_through_the_proxy(pod, model):
 
 @pytest.mark.e2e
 def test_grpc_through_the_proxy(pod):
-    messages, services = load("torchserve/inference")
+    messages = torchserve_pb2
+    services = torchserve_pb2_grpc
     with grpc.insecure_channel(f"127.0.0.1:{pod.ports['proxy_grpc']}") as channel:
         stub = services.InferenceAPIsServiceStub(channel)
         request = messages.PredictionsRequest(model_name="squeezenet1_0", input={"data": photo("chelsea.jpg")})

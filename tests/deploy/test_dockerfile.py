@@ -60,7 +60,7 @@ def test_installs_from_the_files_the_tests_use():
     assert "system-deps.sh" in runs and "COPY scripts/system-deps.sh" in DOCKERFILE.read_text()
     assert not re.search(r"pip install [^&]*==", runs), "versions are pinned in requirements.txt, not here"
     assert "openjdk" not in runs, "Java comes from scripts/system-deps.sh"
-    assert "pip install --no-deps -e ." in runs  # as the Makefile installs the project
+    assert "pip install --no-deps --no-build-isolation -e ." in runs  # as the Makefile installs the project
 
 
 def test_runs_unprivileged_with_a_healthcheck_and_an_init():

@@ -332,7 +332,7 @@ def test_network_policies_keep_torchserve_inside(overlays):
 def test_torchserve_config_in_pods_differs_only_where_it_must():
     """The pods' TorchServe config is the repo's except the metrics address (Prometheus scrapes the pod)."""
     pods = container_script.read_properties(K8S / "base" / "torchserve" / "config.properties")
-    repo = container_script.read_properties(ROOT / "server" / "configs" / "torchserve.properties")
+    repo = container_script.read_properties(ROOT / "zooserve" / "configs" / "torchserve.properties")
     assert {k for k in pods.keys() | repo.keys() if pods.get(k) != repo.get(k)} == {"metrics_address"}
     assert pods["metrics_address"] == "http://0.0.0.0:8082"
     for key in ("inference_address", "management_address"):
@@ -345,7 +345,7 @@ def test_torchserve_config_in_pods_differs_only_where_it_must():
 
 @pytest.fixture(scope="module")
 def catalog() -> dict:
-    from server.zoo import list_models, model_info
+    from zooserve.zoo import list_models, model_info
 
     return {name: model_info(name) for name in list_models()}
 
@@ -373,7 +373,7 @@ def test_gateway_reads_the_routing_table(overlays, overlay, catalog):
 
 
 def test_experiment_models_are_served_by_the_ab_group(overlays, catalog):
-    from server.gateway.experiments.config import load
+    from zooserve.gateway.experiments.config import load
 
     experiments = load(ROOT / "deploy" / "experiments.yaml", list(catalog))
     table = {k[len("ZOO_ROUTES__"):]: v for k, v in routing(overlays["gpu"]).items() if k.startswith("ZOO_ROUTES__")}
@@ -428,6 +428,6 @@ def test_adding_a_group_is_a_few_lines(tmp_path):
 def test_model_store_is_in_the_image_and_documented():
     """The archives reach the pods inside the image (ZOO_MODEL_STORE); docs/deploy.md says how to swap them."""
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "python -m server.store build --all --store /app/model_store" in dockerfile
+    assert "python -m zooserve.store build --all --store /app/model_store" in dockerfile
     assert "ZOO_MODEL_STORE=/app/model_store" in dockerfile
     assert "model store" in (ROOT / "docs" / "deploy.md").read_text().lower()

@@ -19,7 +19,7 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "zooserve.json"
 
 # The gateway's metrics as documented (histograms by their base name).
 # TODO(lead): check against the real thing once the gateway serves /metrics with every series registered:
-# render server.gateway.metrics.Metrics() and the experiment router's metrics, and take the names from there.
+# render zooserve.gateway.metrics.Metrics() and the experiment router's metrics, and take the names from there.
 GATEWAY_METRICS = {
     "zoo_requests_total", "zoo_request_duration_seconds", "zoo_backend_duration_seconds", "zoo_requests_in_flight",
     "zoo_request_body_bytes", "zoo_model_loads_total", "zoo_model_load_duration_seconds",

@@ -1,4 +1,4 @@
-"""End to end: archives built by server.store, served by a real TorchServe, over REST and TorchServe's gRPC."""
+"""End to end: archives built by zooserve.store, served by a real TorchServe, over REST and TorchServe's gRPC."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import grpc
 import httpx
 import pytest
 
-from server.protos import load
-from server.store.build import ArchiveOptions, build_archive
-from server.torchserve import TorchServe
 from tests.conftest import photo, torchserve_ports
+from zooserve._proto import torchserve_pb2, torchserve_pb2_grpc
+from zooserve.store.build import ArchiveOptions, build_archive
+from zooserve.torchserve import TorchServe
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,8 @@ def inference(torchserve):
 
 @pytest.fixture(scope="module")
 def grpc_stub(torchserve):
-    messages, services = load("torchserve/inference")
+    messages = torchserve_pb2
+    services = torchserve_pb2_grpc
     with grpc.insecure_channel(f"127.0.0.1:{torchserve.ports.grpc_inference}") as channel:
         yield messages, services.InferenceAPIsServiceStub(channel)
 

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from scipy.stats import chisquare
 
-from server.gateway.experiments.assign import assign, pick, unit_interval
-from server.gateway.experiments.config import ExperimentConfigError, parse
+from zooserve.gateway.experiments.assign import assign, pick, unit_interval
+from zooserve.gateway.experiments.config import ExperimentConfigError, parse
 
 MODELS = {"resnet18", "resnet50", "mobilenet_v2", "squeezenet1_0"}
 GOOD = """

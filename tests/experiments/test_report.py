@@ -7,9 +7,9 @@ import random
 import pytest
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
-from server.gateway.experiments import guardrails
-from server.gateway.experiments.config import parse
-from server.gateway.experiments.report import build_report, variant_figures
+from zooserve.gateway.experiments import guardrails
+from zooserve.gateway.experiments.config import parse
+from zooserve.gateway.experiments.report import build_report, variant_figures
 
 MODELS = {"resnet50", "mobilenet_v2", "squeezenet1_0"}
 CONFIG = """
@@ -97,7 +97,7 @@ def test_guardrails_wait_for_enough_requests():
 
 
 def test_html_report_shows_the_figures_and_the_verdict():
-    from server.gateway.experiments.page import render
+    from zooserve.gateway.experiments.page import render
 
     a = rows_for("a", "resnet50", 300, 0.76, 0.01, 40, 12)
     b = rows_for("b", "mobilenet_v2", 300, 0.60, 0.01, 20, 13)

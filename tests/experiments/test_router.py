@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from server.gateway.experiments.config import ExperimentConfigError
-from server.gateway.experiments.router import ExperimentRouter
-from server.gateway.experiments.store import Record, RecordStore
+from zooserve.gateway.experiments.config import ExperimentConfigError
+from zooserve.gateway.experiments.router import ExperimentRouter
+from zooserve.gateway.experiments.store import Record, RecordStore
 
 MODELS = {"resnet50", "mobilenet_v2", "resnet18"}
 FILE = """

@@ -14,7 +14,7 @@ from statsmodels.stats.proportion import (
     samplesize_proportions_2indep_onetail,
 )
 
-from server.gateway.experiments.stats import (
+from zooserve.gateway.experiments.stats import (
     latency_comparison,
     percentile,
     samples_needed,

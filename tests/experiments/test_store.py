@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from server.gateway.experiments.store import DuplicateFeedbackError, Record, RecordStore, UnknownRequestError
 from tests.postgres import running_postgres
+from zooserve.gateway.experiments.store import DuplicateFeedbackError, Record, RecordStore, UnknownRequestError
 
 
 @pytest.fixture(scope="module")

@@ -16,16 +16,15 @@ from typing import Any, NamedTuple
 
 import grpc
 
-from server.protos import load
 from tests.conftest import photo
 from tests.reliability.corpus_requests import Expect
+from zooserve._proto import open_inference_pb2 as v2pb
+from zooserve._proto import zooserve_pb2 as pb
 
-pb, _ = load("zooserve/v1/zooserve")
-v2pb, _ = load("inference/grpc_service")
 GRPC_STATUS = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND,
                413: grpc.StatusCode.INVALID_ARGUMENT, 415: grpc.StatusCode.INVALID_ARGUMENT,
                422: grpc.StatusCode.INVALID_ARGUMENT}
-LEAKS = ("Traceback", 'File "', "site-packages", "/server/gateway/")  # what an error must never show
+LEAKS = ("Traceback", 'File "', "site-packages", "/zooserve/gateway/")  # what an error must never show
 TIMEOUT_S = 120
 
 

@@ -2,7 +2,7 @@
 
 Gateways run on one background event loop (a thread) so a test can start one with its own settings
 (a tiny memory budget, an in-flight cap of 1, a dead backend...) in milliseconds; the subprocess tests
-in test_main.py run ``python -m server.gateway`` and ``python -m server.serve`` themselves.
+in test_main.py run ``python -m zooserve.gateway`` and ``python -m zooserve.serve`` themselves.
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ import grpc
 import httpx
 import pytest
 
-from server.gateway.server import GatewayServer
-from server.gateway.settings import BackendSettings, Settings
-from server.protos import load
-from server.store.build import ArchiveOptions, build_archive
-from server.torchserve import TorchServe
 from tests.conftest import photo, torchserve_ports
+from zooserve._proto import zooserve_pb2_grpc as pb_grpc
+from zooserve.gateway.server import GatewayServer
+from zooserve.gateway.settings import BackendSettings, Settings
+from zooserve.store.build import ArchiveOptions, build_archive
+from zooserve.torchserve import TorchServe
 
 MODELS = ("resnet18", "squeezenet1_0", "fractalnet_cifar100")
-pb, pb_grpc = load("zooserve/v1/zooserve")
 
 
 class LoopThread:

@@ -15,17 +15,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
 
-from server.demo.digits import digit_images
-from server.gateway.settings import BackendSettings, Settings
-from server.store.build import ArchiveOptions, build_archive
 from tests.conftest import free_port
-from tests.gateway.conftest import RunningGateway, backend_for, pb, running_gateway
+from tests.gateway.conftest import RunningGateway, backend_for, running_gateway
 from tests.postgres import postgres_bin, running_postgres
 from tests.reliability.harness import CONNECTION_FAILED, Load, gateway_process, grpc_client, rest_client
+from zooserve._proto import zooserve_pb2 as pb
+from zooserve.demo.digits import digit_images
+from zooserve.gateway.settings import BackendSettings, Settings
+from zooserve.store.build import ArchiveOptions, build_archive
 
 DIGIT_MODELS = ("resnet8_digits", "resnet20_digits")
 

@@ -10,9 +10,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from server.zoo import list_models
 from tests.conftest import photo
-from tests.gateway.conftest import pb
+from zooserve._proto import zooserve_pb2 as pb
+from zooserve.zoo import list_models
 
 SERVICE = "zooserve.v1.ZooService"
 

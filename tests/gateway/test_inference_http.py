@@ -1,4 +1,4 @@
-"""The prediction client's connections (server/gateway/inference_http.py) against a real socket server that
+"""The prediction client's connections (zooserve/gateway/inference_http.py) against a real socket server that
 answers as told: kept alive, closed while idle, chunked, garbage, silent."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import asyncio
 import httptools
 import pytest
 
-from server.gateway.inference_http import ConnectionLost, InferenceConnections
+from zooserve.gateway.inference_http import ConnectionLost, InferenceConnections
 
 OK_BODY = b'{"predictions": []}'
 

@@ -15,13 +15,14 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from server.gateway.backend import TorchServeBackend
-from server.gateway.errors import DeadlineExceeded
-from server.torchserve import TorchServe
 from tests.conftest import photo, torchserve_ports
-from tests.gateway.conftest import backend_for, pb
+from tests.gateway.conftest import backend_for
 from tests.gateway.test_grpc import rpc_error
 from tests.gateway.test_rest import _decode_error, _truncated_tiff, error
+from zooserve._proto import zooserve_pb2 as pb
+from zooserve.gateway.backend import TorchServeBackend
+from zooserve.gateway.errors import DeadlineExceeded
+from zooserve.torchserve import TorchServe
 
 
 def test_in_flight_cap_answers_429_with_retry_after(start_gateway, management):

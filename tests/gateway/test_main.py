@@ -1,5 +1,5 @@
-"""The commands themselves, as processes: ``python -m server.gateway`` drains in-flight requests on
-SIGTERM; ``python -m server.serve`` runs TorchServe and the gateway together and stops both on Ctrl-C."""
+"""The commands themselves, as processes: ``python -m zooserve.gateway`` drains in-flight requests on
+SIGTERM; ``python -m zooserve.serve`` runs TorchServe and the gateway together and stops both on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ import grpc
 import httpx
 import pytest
 
-from server.gateway.settings import ROOT
 from tests.conftest import free_port, photo, torchserve_ports
-from tests.gateway.conftest import pb, pb_grpc
+from zooserve._proto import zooserve_pb2 as pb
+from zooserve._proto import zooserve_pb2_grpc as pb_grpc
+from zooserve.gateway.settings import ROOT
 
 
 class Process:
@@ -76,7 +77,7 @@ def test_gateway_process_finishes_in_flight_requests_on_sigterm(torchserve, mana
     env = {"ZOO_REST_PORT": str(rest_port), "ZOO_GRPC_PORT": str(grpc_port), "ZOO_BACKENDS": backends_env(
         torchserve.inference_url, torchserve.management_url, f"127.0.0.1:{torchserve.ports.grpc_inference}",
         torchserve.workdir)}
-    process = Process(["-m", "server.gateway"], env)
+    process = Process(["-m", "zooserve.gateway"], env)
     try:
         process.wait_for("zooserve gateway ready")
         url = f"http://127.0.0.1:{rest_port}"
@@ -113,7 +114,7 @@ def test_serve_runs_torchserve_and_the_gateway_and_stops_both(model_store, tmp_p
     env = {"ZOO_REST_PORT": str(rest_port), "ZOO_GRPC_PORT": str(grpc_port), "ZOO_BACKENDS": backends_env(
         f"http://127.0.0.1:{ports.inference}", f"http://127.0.0.1:{ports.management}",
         f"127.0.0.1:{ports.grpc_inference}", tmp_path / "torchserve")}
-    process = Process(["-m", "server.serve", "--store", str(store), "--models", "resnet18",
+    process = Process(["-m", "zooserve.serve", "--store", str(store), "--models", "resnet18",
                        "--metrics-port", str(ports.metrics), "--grpc-management-port", str(ports.grpc_management)],
                       env)
     try:

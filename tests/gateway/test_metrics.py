@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from tests.conftest import photo
-from tests.gateway.conftest import pb
+from zooserve._proto import zooserve_pb2 as pb
 
 
 def test_metrics_pass_promtool(gateway):

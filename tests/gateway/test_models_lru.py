@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from server.gateway.models import WORKER_BASE_BYTES, estimated_bytes
-from server.gateway.settings import GiB, MiB
-from server.store.build import WORKERS
 from tests.gateway.conftest import backend_for
 from tests.gateway.test_rest import error
+from zooserve.gateway.models import WORKER_BASE_BYTES, estimated_bytes
+from zooserve.gateway.settings import GiB, MiB
+from zooserve.store.build import WORKERS
 
 
 def test_estimates_grow_with_the_weights():

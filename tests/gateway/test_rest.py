@@ -11,12 +11,12 @@ import httpx
 import pytest
 from PIL import Image
 
-from server.gateway.errors import NotFound
-from server.gateway.rest.app import PredictFastPath
-from server.gateway.rest.schemas import PredictResponse
-from server.handler.decode import ImageError, decode
-from server.zoo import list_models
 from tests.conftest import encode, photo
+from zooserve.gateway.errors import NotFound
+from zooserve.gateway.rest.app import PredictFastPath
+from zooserve.gateway.rest.schemas import PredictResponse
+from zooserve.handler.decode import ImageError, decode
+from zooserve.zoo import list_models
 
 LIMIT = 20 * 1024 * 1024  # the default body cap
 

@@ -1,11 +1,11 @@
-"""CoalescingTransport (server/gateway/rest/protocol.py) on a real socket: a response's head and body reach the
+"""CoalescingTransport (zooserve/gateway/rest/protocol.py) on a real socket: a response's head and body reach the
 socket in one call, a lone write still goes out, and closing sends what is held."""
 
 from __future__ import annotations
 
 import asyncio
 
-from server.gateway.rest.protocol import CoalescingTransport
+from zooserve.gateway.rest.protocol import CoalescingTransport
 
 
 class _Receiver(asyncio.Protocol):

@@ -1,13 +1,11 @@
 """The Open Inference Protocol (KServe v2) on the gateway's REST and gRPC ports, driven by the clients people
-use: tritonclient.http in this process, tritonclient.grpc in a process of its own (v2_grpc_client.py says
-why), plus the JSON/base64 form by hand. The answers are the same predictions as POST /predict."""
+use, tritonclient.http and tritonclient.grpc, in the process that runs the gateway, plus the JSON/base64 form
+by hand. The answers are the same predictions as POST /predict."""
 
 from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -15,10 +13,10 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from server.gateway.v2 import protocol
-from tests.conftest import DATA, photo
+from tests.conftest import photo
+from tests.gateway import v2_grpc_client
+from zooserve.gateway.v2 import protocol
 
-ROOT = DATA.parents[1]
 OUTPUTS = ("probabilities", "labels", "indices")
 
 
@@ -69,7 +67,7 @@ def test_model_metadata_and_readiness(triton):
 
 
 def test_versions_match_the_archives():
-    from server.store.build import ARCHIVE_VERSION
+    from zooserve.store.build import ARCHIVE_VERSION
 
     assert protocol.VERSIONS == (ARCHIVE_VERSION,)
 
@@ -175,10 +173,7 @@ def test_unknown_model_error_is_json(gateway):
 def test_tritonclient_grpc(gateway, expected):
     """ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata and ModelInfer, and the status
     codes of the errors, as tritonclient.grpc sees them."""
-    ran = subprocess.run([sys.executable, "-m", "tests.gateway.v2_grpc_client", gateway.grpc_target,
-                          str(DATA / "chelsea.jpg")], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert ran.returncode == 0, ran.stderr
-    seen = json.loads(ran.stdout)
+    seen = v2_grpc_client.observe(gateway.grpc_target, photo("chelsea.jpg"))
     assert seen["live"] and seen["ready"] and seen["model_ready"]
     assert seen["server_metadata"] == {"name": "zooserve", "version": protocol.SERVER_VERSION,
                                        "extensions": ["binary_tensor_data"]}
@@ -205,34 +200,28 @@ def test_tritonclient_grpc(gateway, expected):
 
 def test_proto_is_wire_compatible_with_tritons():
     """Every message and field of proto/inference/grpc_service.proto has the name, number, type and label of
-    tritonclient's published definition, and every method is one of its service's (read in a process of
-    its own, for the reason v2_grpc_client.py gives)."""
-    dump = """
-import json, sys
-from google.protobuf import descriptor_pb2
-if sys.argv[1] == "ours":
-    from server.protos import load
-    module = load("inference/grpc_service")[0]
-else:
-    from tritonclient.grpc import service_pb2 as module
-proto = descriptor_pb2.FileDescriptorProto()
-module.DESCRIPTOR.CopyToProto(proto)
-def fields(message, prefix):
-    out = {}
-    for f in message.field:
-        out[f"{prefix}{message.name}.{f.name}"] = [f.number, f.type, f.label, f.type_name]
-    for nested in message.nested_type:
-        out.update(fields(nested, f"{prefix}{message.name}."))
-    return out
-result = {"package": proto.package, "fields": {}, "methods": {}}
-for message in proto.message_type:
-    result["fields"].update(fields(message, ""))
-for method in proto.service[0].method:
-    result["methods"][f"{proto.service[0].name}.{method.name}"] = [method.input_type, method.output_type]
-print(json.dumps(result))
-"""
-    ours, tritons = (json.loads(subprocess.run([sys.executable, "-c", dump, which], cwd=ROOT, check=True,
-                                               capture_output=True, text=True).stdout) for which in ("ours", "triton"))
+    tritonclient's published definition, and every method is one of its service's (both loaded in this
+    process: ours live in a descriptor pool of their own)."""
+    from google.protobuf import descriptor_pb2
+    from tritonclient.grpc import service_pb2 as tritons_module
+
+    from zooserve._proto import open_inference_pb2 as our_module
+
+    def fields(message, prefix: str) -> dict:
+        out = {f"{prefix}{message.name}.{f.name}": [f.number, f.type, f.label, f.type_name] for f in message.field}
+        for nested in message.nested_type:
+            out.update(fields(nested, f"{prefix}{message.name}."))
+        return out
+
+    def summary(module) -> dict:
+        proto = descriptor_pb2.FileDescriptorProto()
+        module.DESCRIPTOR.CopyToProto(proto)
+        service = proto.service[0]
+        return {"package": proto.package,
+                "fields": {k: v for message in proto.message_type for k, v in fields(message, "").items()},
+                "methods": {f"{service.name}.{m.name}": [m.input_type, m.output_type] for m in service.method}}
+
+    ours, tritons = summary(our_module), summary(tritons_module)
     assert ours["package"] == tritons["package"] == "inference"
     assert len(ours["methods"]) == 6 and ours["methods"].items() <= tritons["methods"].items()
     assert len(ours["fields"]) > 40 and ours["fields"].items() <= tritons["fields"].items()

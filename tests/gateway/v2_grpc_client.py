@@ -1,15 +1,10 @@
-"""tritonclient.grpc against a gateway, in its own process: ``python -m tests.gateway.v2_grpc_client TARGET IMAGE``
-prints what the client saw as JSON.
+"""tritonclient.grpc against a gateway: ``observe(target, image)`` returns what the client saw, as JSON-ready data.
 
-Why a process of its own: tritonclient ships its own generated ``inference.*`` messages, and the gateway's
-(proto/inference/grpc_service.proto) are the same protobuf names; one process cannot register both, and
-the tests' process runs gateways. Keeping the client apart is also what a real client is.
+It runs in the tests' own process, beside the gateway: tritonclient registers its generated ``inference.*``
+messages in protobuf's default pool, and the gateway's (zooserve._proto) live in a pool of their own.
 """
 
 from __future__ import annotations
-
-import json
-import sys
 
 import numpy as np
 import tritonclient.grpc as grpcclient
@@ -30,8 +25,7 @@ def attempt(call) -> dict:
         return {"status": error.status(), "message": error.message()}
 
 
-def main(target: str, image_path: str) -> None:
-    image = open(image_path, "rb").read()
+def observe(target: str, image: bytes) -> dict:
     client = grpcclient.InferenceServerClient(target)
     outputs = [grpcclient.InferRequestedOutput(name) for name in ("probabilities", "labels", "indices")]
 
@@ -61,8 +55,5 @@ def main(target: str, image_path: str) -> None:
         "unknown_output": attempt(lambda: client.infer(
             "resnet18", [image_input(image)], outputs=[grpcclient.InferRequestedOutput("logits")])),
     }
-    print(json.dumps(seen))
-
-
-if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    client.close()
+    return seen

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from server.handler.decode import ImageError, decode, read_header
 from tests.conftest import encode, photo
+from zooserve.handler.decode import ImageError, decode, read_header
 
 PHOTOS = {
     "chelsea.jpg": (300, 451),
@@ -114,7 +114,7 @@ def test_damaged_images_never_crash_the_process(name, tmp_path):
     for seed in range(8):
         (tmp_path / f"{seed}.bin").write_bytes(_damaged(photo(name), seed))
     code = (
-        "import sys, pathlib\nfrom server.handler.decode import decode, ImageError\n"
+        "import sys, pathlib\nfrom zooserve.handler.decode import decode, ImageError\n"
         "for path in sorted(pathlib.Path(sys.argv[1]).glob('*.bin')):\n"
         "    print(path.name, flush=True)\n"
         "    try:\n        decode(path.read_bytes())\n    except ImageError:\n        pass\n"

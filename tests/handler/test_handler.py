@@ -8,11 +8,11 @@ import pytest
 import torch
 from ts.context import Context, RequestProcessor
 
-from server.handler.service import ClassifierService, HandlerConfig, choose_device, cpu_threads
-from server.handler.zoo_handler import ZooHandler
-from server.zoo import create_model
-from server.zoo.weights import save_weights
 from tests.conftest import photo, requires_cuda
+from zooserve.handler.service import ClassifierService, HandlerConfig, choose_device, cpu_threads
+from zooserve.handler.zoo_handler import ZooHandler
+from zooserve.zoo import create_model
+from zooserve.zoo.weights import save_weights
 
 
 def make_context(tmp_path, zoo: dict, gpu=None) -> Context:
@@ -155,7 +155,7 @@ def test_gpu_path_uses_half_precision_channels_last(tmp_path):
 
 @requires_cuda
 def test_gpu_decodes_jpeg_with_nvjpeg_and_agrees_with_the_cpu(tmp_path):
-    from server.handler.decode import decode
+    from zooserve.handler.decode import decode
 
     device = torch.device("cuda:0")
     on_gpu, on_cpu = decode(photo("chelsea.jpg"), device=device), decode(photo("chelsea.jpg"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.store.build import ArchiveOptions, build_archive
-from server.torchserve import TorchServe
 from tests.conftest import torchserve_ports
+from zooserve.store.build import ArchiveOptions, build_archive
+from zooserve.torchserve import TorchServe
 
 # 468M parameters: about 3 s per image on the 2-core build machine (docs/serving-profile.md)
 SLOW_MODEL = "amoebanet_a_n6_f448"

@@ -14,12 +14,11 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.protos import load
 from tests.conftest import photo
+from zooserve._proto import open_inference_pb2 as v2pb
 
 PROTOCOLS = ("rest", "grpc", "v2_rest", "v2_grpc")
 MAX_BODY = 20 * 1024 * 1024  # ZOO_MAX_BODY_BYTES' default, which the tests' gateway runs with
-v2pb, _ = load("inference/grpc_service")
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ import httpx
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from server.gateway.grpc.service import GrpcServer
-from server.gateway.rest.app import create_app
-from server.gateway.settings import BackendSettings, Settings
 from tests.conftest import free_port
+from zooserve.gateway.grpc.service import GrpcServer
+from zooserve.gateway.rest.app import create_app
+from zooserve.gateway.settings import BackendSettings, Settings
 
 FUZZ = settings(derandomize=True, deadline=None, database=None, max_examples=200,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -55,7 +55,7 @@ def fuzz_gateway() -> Iterator[FuzzGateway]:
     config = Settings(host="127.0.0.1", rest_port=0, grpc_port=0, max_body_bytes=MAX_BODY, backends={"local": dead})
     with asyncio.Runner() as runner:
         async def start() -> FuzzGateway:
-            from server.gateway.core import Gateway
+            from zooserve.gateway.core import Gateway
 
             server = GrpcServer(Gateway(config))
             await server.start()

@@ -1,7 +1,7 @@
 """What the overload and fault tests share: a real gateway process in front of a real TorchServe, clients
 that record every answer with its timing, and measurements of the processes (RSS, worker pids).
 
-The gateway runs as ``python -m server.gateway`` (not in the test process): its memory is measured on its
+The gateway runs as ``python -m zooserve.gateway`` (not in the test process): its memory is measured on its
 own, signals reach it as in production, and the clients' threads do not share its interpreter.
 """
 
@@ -21,10 +21,11 @@ import numpy as np
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.torchserve import TorchServe
 from tests.conftest import free_port
-from tests.gateway.conftest import pb, pb_grpc
 from tests.gateway.test_main import Process, backends_env
+from zooserve._proto import zooserve_pb2 as pb
+from zooserve._proto import zooserve_pb2_grpc as pb_grpc
+from zooserve.torchserve import TorchServe
 
 CONNECTION_FAILED = 0  # the status of an answer that never came: refused, reset, or closed before a response
 
@@ -47,7 +48,7 @@ GRPC_STATUS = {grpc.StatusCode.RESOURCE_EXHAUSTED: 429, grpc.StatusCode.UNAVAILA
 
 
 class GatewayProcess:
-    """``python -m server.gateway`` serving one TorchServe, with ``ZOO_*`` settings given as keywords."""
+    """``python -m zooserve.gateway`` serving one TorchServe, with ``ZOO_*`` settings given as keywords."""
 
     def __init__(self, torchserve: TorchServe, **settings: str):
         self.rest_port, self.grpc_port = free_port(), free_port()
@@ -55,7 +56,7 @@ class GatewayProcess:
                "ZOO_BACKENDS": backends_env(torchserve.inference_url, torchserve.management_url,
                                             f"127.0.0.1:{torchserve.ports.grpc_inference}", torchserve.workdir)}
         env |= {f"ZOO_{key.upper()}": str(value) for key, value in settings.items()}
-        self.process = Process(["-m", "server.gateway"], env)
+        self.process = Process(["-m", "zooserve.gateway"], env)
         self.process.wait_for("zooserve gateway ready")
         self.url = f"http://127.0.0.1:{self.rest_port}"
         self.grpc_target = f"127.0.0.1:{self.grpc_port}"

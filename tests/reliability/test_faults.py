@@ -14,7 +14,6 @@ from collections import Counter
 import httpx
 import pytest
 
-from server.torchserve import TorchServe
 from tests.conftest import photo, torchserve_ports
 from tests.gateway.test_limits import _wait_until_silent
 from tests.reliability.conftest import SLOW_MODEL
@@ -30,6 +29,7 @@ from tests.reliability.harness import (
     wait_until,
     worker_pids,
 )
+from zooserve.torchserve import TorchServe
 
 MODEL = "resnet18"
 

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of server/handler/decode.py: whatever the bytes, ``decode`` gives an RGB uint8 tensor
+"""Property-based fuzzing of zooserve/handler/decode.py: whatever the bytes, ``decode`` gives an RGB uint8 tensor
 of the header's size or raises its own ``ImageError`` with a 4xx status, and never takes the process down.
 
 The inputs: arbitrary bytes, arbitrary bytes behind each format's signature, and real images (small copies
@@ -42,7 +42,7 @@ INTERESTING = [0, 1, 2, 3, 7, 8, 15, 16, 127, 128, 255, 256, 4095, 32767, 32768,
 # --- the child process: decodes length-prefixed inputs from stdin, answers one JSON line each ---
 
 def _outcome(data: bytes) -> dict:
-    from server.handler.decode import ImageError, decode, read_header
+    from zooserve.handler.decode import ImageError, decode, read_header
 
     try:
         image = decode(data)

@@ -1,5 +1,5 @@
 """Property-based fuzzing of the gateway's request parsing for POST /predict and ZooService.Predict: the body
-reader (server/gateway/rest/body.py: Content-Type, Content-Length, multipart), the route's path and query
+reader (zooserve/gateway/rest/body.py: Content-Type, Content-Length, multipart), the route's path and query
 (model name, version, topk) and the core's checks behind them. Whatever arrives, the answer is a typed 4xx
 or a valid parse (which, the backend being dead, is a typed 503/504; fuzz_gateway.py), never a 500.
 """
@@ -13,9 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.requests import Request
 
-from server.gateway.errors import GatewayError
-from server.gateway.rest.body import read_image
-from server.protos import load
 from tests.reliability.fuzz_gateway import (
     FUZZ,
     MAX_BODY,
@@ -26,8 +23,10 @@ from tests.reliability.fuzz_gateway import (
     names,
     raw_grpc_call,
 )
+from zooserve._proto import zooserve_pb2 as pb
+from zooserve.gateway.errors import GatewayError
+from zooserve.gateway.rest.body import read_image
 
-pb, pb_grpc = load("zooserve/v1/zooserve")
 CONTENT_TYPES = ["image/jpeg", "image/png", "image/", "application/octet-stream", "", "multipart/form-data",
                  "multipart/form-data; boundary=zoo", "multipart/form-data; boundary=",
                  'multipart/form-data; boundary="z"', "text/plain", "application/json", "IMAGE/JPEG; charset=utf-8",

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the Open Inference Protocol's request parsing (server/gateway/v2/): its helpers
+"""Property-based fuzzing of the Open Inference Protocol's request parsing (zooserve/gateway/v2/): its helpers
 (protocol.py) on arbitrary values, POST /v2/models/{name}/infer with arbitrary JSON (shaped like an inference
 request or not), binary data and Inference-Header-Content-Length, and GRPCInferenceService.ModelInfer with
 arbitrary messages and bytes. A malformed request is a typed 4xx, a valid one a valid parse (the dead
@@ -16,9 +16,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.gateway.errors import GatewayError
-from server.gateway.v2 import protocol as v2
-from server.protos import load
 from tests.reliability.fuzz_gateway import (
     FUZZ,
     assert_grpc_parsed_or_refused,
@@ -28,8 +25,10 @@ from tests.reliability.fuzz_gateway import (
     names,
     raw_grpc_call,
 )
+from zooserve._proto import open_inference_pb2 as v2pb
+from zooserve.gateway.errors import GatewayError
+from zooserve.gateway.v2 import protocol as v2
 
-v2pb, _ = load("inference/grpc_service")
 ANY_TEXT = st.text(st.characters(exclude_categories=[]), max_size=20)  # lone surrogates too: JSON can carry them
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | ANY_TEXT,

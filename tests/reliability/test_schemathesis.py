@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from server.gateway.settings import Settings
-from server.store.build import ArchiveOptions, build_archive
-from server.torchserve import TorchServe
 from tests.conftest import torchserve_ports
 from tests.gateway.bad_input_clients import wait_until_loaded
 from tests.gateway.conftest import LoopThread, backend_for, running_gateway
+from zooserve.gateway.settings import Settings
+from zooserve.store.build import ArchiveOptions, build_archive
+from zooserve.torchserve import TorchServe
 
 MODEL = "resnet18"
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

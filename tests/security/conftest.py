@@ -18,11 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.store.build import ArchiveOptions, build_archive
-from server.torchserve import TorchServe
 from tests.conftest import torchserve_ports
 from tests.deploy.conftest import K8S, OVERLAYS, ROOT, build, docker_compose
 from tests.gateway.conftest import LoopThread, RunningGateway, gateway_starter
+from zooserve.store.build import ArchiveOptions, build_archive
+from zooserve.torchserve import TorchServe
 
 MODEL = "resnet8_digits"
 

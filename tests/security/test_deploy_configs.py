@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from server.torchserve import TorchServePorts, read_properties, write_config
 from tests.deploy.conftest import OVERLAYS, ROOT, container
+from zooserve.torchserve import TorchServePorts, read_properties, write_config
 
-REPO_CONFIG = ROOT / "server" / "configs" / "torchserve.properties"
+REPO_CONFIG = ROOT / "zooserve" / "configs" / "torchserve.properties"
 MANAGEMENT_PORTS = {8081, 7071}  # TorchServe's management APIs, HTTP and gRPC
 PROXY_MANAGEMENT_PORT = 9081  # the Kubernetes key proxy's management subset
 
@@ -48,16 +48,16 @@ def assert_locked_down(props: dict[str, str], where: str) -> None:
 # --- 1 and 3: token authorization, loopback and allowed_urls in every configuration ---
 
 def test_repo_config_and_make_serve(tmp_path):
-    assert_locked_down(read_properties(REPO_CONFIG), "server/configs/torchserve.properties")
-    written = write_config(tmp_path, TorchServePorts(), tmp_path / "store")  # what server.torchserve starts
+    assert_locked_down(read_properties(REPO_CONFIG), "zooserve/configs/torchserve.properties")
+    written = write_config(tmp_path, TorchServePorts(), tmp_path / "store")  # what zooserve.torchserve starts
     assert_locked_down(read_properties(written), "make serve")
 
 
 def test_single_container_serve_keeps_authorization_on():
-    """`docker run zooserve` (role serve) starts TorchServe through server.serve with the default backend,
+    """`docker run zooserve` (role serve) starts TorchServe through zooserve.serve with the default backend,
     whose key directory is set: no authorization override."""
-    from server.gateway.settings import BackendSettings
-    from server.serve import torchserve_for
+    from zooserve.gateway.settings import BackendSettings
+    from zooserve.serve import torchserve_for
 
     backend = BackendSettings()
     assert backend.key_dir is not None

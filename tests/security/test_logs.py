@@ -23,13 +23,18 @@ import grpc
 import pytest
 from PIL import Image, PngImagePlugin
 
-from server.protos import load
 from tests.conftest import DATA, photo
+from zooserve._proto import (
+    open_inference_pb2 as v2_pb,
+)
+from zooserve._proto import (
+    open_inference_pb2_grpc as v2_grpc,
+)
+from zooserve._proto import (
+    zooserve_pb2 as zoo_pb,
+)
 
 from .conftest import MODEL, marker, torchserve_logs, wait_for_access_log
-
-zoo_pb, zoo_grpc = load("zooserve/v1/zooserve")
-v2_pb, v2_grpc = load("inference/grpc_service")
 
 
 def truncated_jpeg(m: str) -> bytes:
@@ -212,7 +217,7 @@ def test_the_checks_see_a_marker_where_one_is_written(gateway, torchserve, infer
     m = marker("control")
     response = gateway.predict(MODEL, headers={"Content-Type": "image/jpeg", "X-Request-ID": m})
     assert response.headers["x-request-id"] == m
-    logging.getLogger("server.gateway").warning("control %s", m)
+    logging.getLogger("zooserve.gateway").warning("control %s", m)
     assert any(m in line for line in gateway_logs.lines)
     inference.request("GET", f"/{m}", torchserve.keys().inference)
     wait_for_access_log(torchserve, inference)

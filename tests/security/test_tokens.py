@@ -12,9 +12,9 @@ import json
 import grpc
 import pytest
 
-from server.protos import load
 from tests.conftest import photo
 from tests.gateway.conftest import backend_for
+from zooserve._proto import torchserve_pb2, torchserve_pb2_grpc
 
 from .conftest import MODEL, registered, workers
 
@@ -88,7 +88,8 @@ def grpc_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
 
 
 def test_grpc_inference_refuses_bad_tokens(torchserve, served):
-    messages, services = load("torchserve/inference")
+    messages = torchserve_pb2
+    services = torchserve_pb2_grpc
     keys = torchserve.keys()
     request = messages.PredictionsRequest(model_name=served, input={"data": photo("chelsea.jpg")})
     with grpc.insecure_channel(f"127.0.0.1:{torchserve.ports.grpc_inference}") as channel:

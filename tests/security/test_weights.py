@@ -2,7 +2,7 @@
 
 The payload is real: an object whose __reduce__ makes unpickling create a marker file, and a control loads
 the checkpoint with weights_only=False in a separate process to show that the payload does run there. Then
-the same file goes through every way we load weights: the zoo (server/zoo/weights.py), the handler's
+the same file goes through every way we load weights: the zoo (zooserve/zoo/weights.py), the handler's
 service, and a model archive registered in a real TorchServe. Last, a source check that no loading call in
 server/ can unpickle code.
 """
@@ -20,10 +20,10 @@ import pytest
 import torch
 import yaml
 
-from server.handler.service import ClassifierService, HandlerConfig
-from server.store.build import WEIGHTS_FILE, ArchiveOptions, build_archive
-from server.zoo import create_model
-from server.zoo.weights import save_weights
+from zooserve.handler.service import ClassifierService, HandlerConfig
+from zooserve.store.build import WEIGHTS_FILE, ArchiveOptions, build_archive
+from zooserve.zoo import create_model
+from zooserve.zoo.weights import save_weights
 
 from .conftest import MODEL
 
@@ -215,15 +215,15 @@ def test_the_source_check_finds_what_it_looks_for():
               "tl(p)\nimport torch as T\nT.load(p)\ntorch.serialization.load(p)\n"
               # and what is fine: an explicit weights_only=True, safe loaders, another module's load()
               "torch.load(p, map_location='cpu', weights_only=True)\nyaml.safe_load(t)\nnp.load(p)\n"
-              "from server.protos import load\nload('x')\njson.load(f)\n")
+              "from zooserve.protos import load\nload('x')\njson.load(f)\n")
     lines = sorted(int(f.split(":")[0].split()[1]) for f in unsafe_loads(sample))
     assert lines == [1, 2, 3, 4, 5, 6, 8, 10, 11]
 
 
 def test_no_unsafe_load_in_server():
-    files = [p for p in (ROOT / "server").rglob("*.py") if "_generated" not in p.parts]
+    files = [p for p in (ROOT / "zooserve").rglob("*.py") if "_generated" not in p.parts]
     assert len(files) > 50
     found = {str(p.relative_to(ROOT)): unsafe_loads(p.read_text()) for p in files}
     assert {k: v for k, v in found.items() if v} == {}
     loads = sum("torch.load(" in p.read_text() for p in files)
-    assert loads >= 1, "server/zoo/weights.py reads state dicts with torch.load: the check must see it"
+    assert loads >= 1, "zooserve/zoo/weights.py reads state dicts with torch.load: the check must see it"

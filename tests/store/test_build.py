@@ -7,10 +7,10 @@ import zipfile
 import pytest
 import yaml
 
-from server.store.__main__ import main as store_cli
-from server.store.build import WORKERS, ArchiveOptions, build_archive
-from server.zoo import create_model, list_models
-from server.zoo.weights import save_weights
+from zooserve.store.__main__ import main as store_cli
+from zooserve.store.build import WORKERS, ArchiveOptions, build_archive
+from zooserve.zoo import create_model, list_models
+from zooserve.zoo.weights import save_weights
 
 
 def archive_config(path) -> dict:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from server.zoo import create_model, list_models, model_info
-from server.zoo.measure import measure
-from server.zoo.weights import save_weights
+from zooserve.zoo import create_model, list_models, model_info
+from zooserve.zoo.measure import measure
+from zooserve.zoo.weights import save_weights
 
 ALL_MODELS = list_models()
 

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 from torch import nn
 
-from server.zoo import (
+from zooserve.zoo import (
     DuplicateModelError,
     ModelInfo,
     UnknownModelError,
@@ -19,12 +19,12 @@ from server.zoo import (
     list_models,
     model_info,
     register_model,
+    registry,
 )
-from server.zoo import registry
-from server.zoo.__main__ import main as zoo_cli
-from server.zoo.catalog import catalog, models_markdown
-from server.zoo.meta import imagenet_preprocess
-from server.zoo.seed import seed_rows
+from zooserve.zoo.__main__ import main as zoo_cli
+from zooserve.zoo.catalog import catalog, models_markdown
+from zooserve.zoo.meta import imagenet_preprocess
+from zooserve.zoo.seed import seed_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,11 +122,11 @@ def test_catalog_cli_prints_a_table(capsys):
 
 def test_python_dash_m_runs_the_cli():
     out = subprocess.run(
-        [sys.executable, "-m", "server.zoo", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "zooserve.zoo", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert "list" in out and "docs" in out
 
 
 def test_docs_models_md_is_up_to_date():
     committed = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
-    assert committed == models_markdown(catalog()), "run `python -m server.zoo docs` and commit docs/models.md"
+    assert committed == models_markdown(catalog()), "run `python -m zooserve.zoo docs` and commit docs/models.md"

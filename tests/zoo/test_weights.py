@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from server.zoo import PretrainedUnavailableError, create_model
-from server.zoo.weights import WeightsMismatchError, save_weights
+from zooserve.zoo import PretrainedUnavailableError, create_model
+from zooserve.zoo.weights import WeightsMismatchError, save_weights
 
 
 def test_fixed_seed_gives_the_same_model_and_another_seed_another():

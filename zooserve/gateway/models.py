@@ -1,0 +1,170 @@
+"""Which models are loaded on a backend: load on first use, unload the least recently used under a budget.
+
+Every catalog model is servable without preloading all of them: a request for a model the backend does
+not have registers its archive through the management API (the gateway is the only client of that API),
+and models nobody has used for longest are unregistered first when the next one would not fit in the
+backend's memory budget. A model with requests in flight is never unloaded.
+
+Memory is estimated before a load (a TorchServe worker costs ~800 MB before its model; weights and
+activations about twice the float32 weights), so the budget holds without asking the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from zooserve.store.build import WORKERS  # the workers per model our archives ask for
+
+from .backend import TorchServeBackend
+from .catalog import Catalog, parameter_count
+from .deadline import Deadline
+from .errors import BackendUnavailable, DeadlineExceeded, Overloaded
+from .metrics import Metrics
+from .settings import GiB, MiB, Settings
+
+log = logging.getLogger(__name__)
+# measured: the worker of squeezenet1_0 (1.2M parameters) holds ~780 MB, resnet18's (11.7M) ~830 MB
+WORKER_BASE_BYTES = 800 * MiB
+BYTES_PER_PARAMETER = 8  # float32 weights, and as much again while building the model and running it
+SYNC_TIMEOUT_S = 5.0
+UNLOAD_TIMEOUT_S = 60.0
+
+
+async def estimated_bytes(name: str) -> int:
+    """Every worker of the model holds its own interpreter, torch and copy of the weights."""
+    # counting builds the model on the meta device: off the event loop
+    per_worker = WORKER_BASE_BYTES + BYTES_PER_PARAMETER * await asyncio.to_thread(parameter_count, name)
+    return WORKERS * per_worker
+
+
+class ModelManager:
+    """The models of one backend, least recently used first."""
+
+    def __init__(self, backend: TorchServeBackend, settings: Settings, catalog: Catalog, metrics: Metrics):
+        self.backend = backend
+        self.settings = settings
+        self.catalog = catalog
+        self.metrics = metrics
+        self.budget = backend.settings.memory_budget_bytes
+        self._loaded: OrderedDict[str, int] = OrderedDict()  # name -> estimated bytes, LRU first
+        self._in_use: Counter[str] = Counter()
+        self._loading: dict[str, asyncio.Task] = {}
+        self._load_lock = asyncio.Lock()  # one load at a time: loads compete for the same cores and memory
+        self._synced = False
+
+    @property
+    def loaded(self) -> list[str]:
+        return list(self._loaded)
+
+    @asynccontextmanager
+    async def use(self, name: str, deadline: Deadline) -> AsyncIterator[float]:
+        """Holds ``name`` loaded (never unloaded meanwhile); yields the seconds spent loading it."""
+        self._in_use[name] += 1
+        try:
+            yield await self._ensure_loaded(name, deadline)
+        finally:
+            self._in_use[name] -= 1
+
+    def forget(self, name: str) -> None:
+        """The backend does not have ``name`` after all (it restarted, or someone unregistered it)."""
+        self._loaded.pop(name, None)
+        self._update_gauges()
+
+    async def sync(self, timeout: float = SYNC_TIMEOUT_S) -> None:
+        """Learns what the backend has registered (models survive a gateway restart)."""
+        fresh: OrderedDict[str, int] = OrderedDict()
+        for name in await self.backend.registered_models(timeout):
+            fresh[name] = self._loaded.get(name) or await self._estimate(name)
+        for name in self._loaded:  # keep the known recency order
+            if name in fresh:
+                fresh.move_to_end(name)
+        self._loaded = fresh
+        self._synced = True
+        self._update_gauges()
+
+    async def _ensure_loaded(self, name: str, deadline: Deadline) -> float:
+        if not self._synced:
+            await self.sync(min(SYNC_TIMEOUT_S, deadline.remaining()))
+        if name in self._loaded:
+            self._loaded.move_to_end(name)
+            return 0.0
+        started = time.monotonic()
+        task = self._loading.get(name)
+        if task is None:  # the first request starts the load; later ones wait for the same one
+            task = self._loading[name] = asyncio.create_task(self._load(name))
+            task.add_done_callback(self._load_done)
+        try:
+            # shielded: a request giving up does not cancel a load that others (or the next try) will use
+            await asyncio.wait_for(asyncio.shield(task), deadline.remaining())
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"model {name!r} is still loading on backend {self.backend.name!r}; retry shortly",
+                code="model_loading",
+            ) from None
+        return time.monotonic() - started
+
+    def _load_done(self, task: asyncio.Task) -> None:
+        self._loading = {n: t for n, t in self._loading.items() if t is not task}
+        if not task.cancelled():
+            task.exception()  # the waiting requests got it; retrieved here too when all gave up waiting
+
+    async def _load(self, name: str) -> None:
+        async with self._load_lock:
+            if name in self._loaded:
+                return
+            need = await self._estimate(name)
+            await self._make_room(name, need)
+            await self._register(name)
+            self._loaded[name] = need
+            self._update_gauges()
+
+    async def _register(self, name: str) -> None:
+        settings = self.settings
+        timeout = settings.heavy_load_timeout_s if self.catalog.info(name).heavy else settings.load_timeout_s
+        started = time.monotonic()
+        outcome = "failed"
+        try:
+            await self.backend.register(name, timeout)
+            outcome = "loaded"
+        except DeadlineExceeded:
+            outcome = "timeout"
+            self._synced = False  # it may still come up: ask the backend next time
+            raise BackendUnavailable(f"backend {self.backend.name!r} did not load {name!r} within {timeout:g} s",
+                                     code="model_unavailable") from None
+        finally:
+            self.metrics.model_loads.labels(name, outcome).inc()
+            self.metrics.model_load_duration.labels(name).observe(time.monotonic() - started)
+        log.info("loaded %s on %s in %.1f s", name, self.backend.name, time.monotonic() - started)
+
+    async def _make_room(self, name: str, need: int) -> None:
+        if need > self.budget:
+            raise BackendUnavailable(
+                f"model {name!r} needs about {need / GiB:.1f} GiB, more than the memory budget of backend "
+                f"{self.backend.name!r} ({self.budget / GiB:.1f} GiB)", code="over_memory_budget",
+            )
+        while sum(self._loaded.values()) + need > self.budget:
+            victim = next((n for n in self._loaded if not self._in_use[n] and n in self.catalog), None)
+            if victim is None:
+                raise Overloaded(
+                    f"no memory on backend {self.backend.name!r} to load {name!r} beside the models in use",
+                    retry_after_s=self.settings.retry_after_s, code="memory_busy",
+                )
+            await self.backend.unregister(victim, UNLOAD_TIMEOUT_S)
+            del self._loaded[victim]
+            self.metrics.model_unloads.labels(victim).inc()
+            log.info("unloaded %s from %s to make room for %s", victim, self.backend.name, name)
+        self._update_gauges()
+
+    async def _estimate(self, name: str) -> int:
+        # models registered by someone else (not in the catalog): a worker's base cost
+        return await estimated_bytes(name) if name in self.catalog else WORKER_BASE_BYTES
+
+    def _update_gauges(self) -> None:
+        self.metrics.models_loaded.labels(self.backend.name).set(len(self._loaded))
+        self.metrics.memory_reserved.labels(self.backend.name).set(sum(self._loaded.values()))
+

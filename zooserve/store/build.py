@@ -1,0 +1,114 @@
+"""Builds ``model_store/<name>.mar`` for registry entries with torch-model-archiver.
+
+An archive holds the one handler and a model-config.yaml naming the architecture. With no weights given it
+holds no weights at all: the handler rebuilds the fixed-seed initialization from the seed, which is
+exactly reproducible, so we do not zip hundreds of megabytes of random numbers. Given weights (a local
+file, or the library's published ones fetched at build time) are checked against the model and carried
+as safetensors.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from model_archiver.model_archiver_config import ModelArchiverConfig
+from model_archiver.model_packaging import generate_model_archive
+
+from zooserve.handler.service import HandlerConfig
+from zooserve.zoo import create_model, model_info
+from zooserve.zoo.weights import save_weights
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLER = ROOT / "zooserve" / "handler" / "zoo_handler.py"
+DEFAULT_STORE = ROOT / "model_store"
+WEIGHTS_FILE = "weights.safetensors"
+ARCHIVE_VERSION = "1.0"
+
+# Worker and batching defaults, chosen by measurement (docs/tuning.md, `python -m loadtests.tune`): two
+# single-threaded workers beat one two-threaded worker on 2 cores (a thread stalled by the frontend or the
+# gateway holds up its partner thread at every parallel region; a single-threaded worker only slows
+# itself), and batches of 4 with a 5 ms delay amortize per-call overhead without hurting light load.
+# The handler gives each worker cores / workers torch threads, so larger machines get more threads each.
+WORKERS = 2
+BATCH_SIZE = 4
+MAX_BATCH_DELAY_MS = 5
+RESPONSE_TIMEOUT_S = 120
+HEAVY_RESPONSE_TIMEOUT_S = 600  # 100+ GMAC networks take seconds per image on a small CPU
+
+
+@dataclass
+class ArchiveOptions:
+    seed: int = 0
+    weights: dict[str, Path] = field(default_factory=dict)  # model name -> local weights file
+    pretrained: bool = False
+    batch_size: int = BATCH_SIZE
+    max_batch_delay_ms: int = MAX_BATCH_DELAY_MS
+    workers: int = WORKERS
+
+
+def model_config(name: str, options: ArchiveOptions, weights: str) -> dict:
+    """The archive's model-config.yaml: TorchServe's worker and batch settings, then our ``zoo`` section."""
+    info = model_info(name)
+    zoo = HandlerConfig(
+        model=name,
+        version=ARCHIVE_VERSION,
+        seed=options.seed,
+        weights=weights,
+        weights_file=None if weights == "fixed-seed" else WEIGHTS_FILE,
+    )
+    return {
+        "minWorkers": options.workers,
+        "maxWorkers": options.workers,
+        "batchSize": options.batch_size,
+        "maxBatchDelay": options.max_batch_delay_ms,
+        "responseTimeout": HEAVY_RESPONSE_TIMEOUT_S if info.heavy else RESPONSE_TIMEOUT_S,
+        "zoo": zoo.model_dump(exclude_defaults=False),
+    }
+
+
+def _write_weights(name: str, options: ArchiveOptions, workdir: Path) -> str:
+    """Saves the weights to carry, if any, into ``workdir``; returns where the weights come from."""
+    if name in options.weights:
+        model, origin = create_model(name, weights=options.weights[name]), "file"
+    elif options.pretrained and model_info(name).pretrained is not None:
+        model, origin = create_model(name, pretrained=True), "pretrained"
+    else:
+        return "fixed-seed"
+    save_weights(model, workdir / WEIGHTS_FILE)
+    return origin
+
+
+def build_archive(name: str, store: Path = DEFAULT_STORE, options: ArchiveOptions | None = None) -> Path:
+    options = options or ArchiveOptions()
+    model_info(name)  # an unknown name fails here, with close matches
+    store.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"zoo-{name}-") as tmp:
+        workdir = Path(tmp)
+        origin = _write_weights(name, options, workdir)
+        config_path = workdir / "model-config.yaml"
+        config_path.write_text(yaml.safe_dump(model_config(name, options, origin), sort_keys=False))
+        generate_model_archive(
+            ModelArchiverConfig(
+                model_name=name,
+                handler=str(HANDLER),
+                version=ARCHIVE_VERSION,
+                serialized_file=str(workdir / WEIGHTS_FILE) if origin != "fixed-seed" else None,
+                config_file=str(config_path),
+                export_path=str(store),
+                archive_format="default",
+                force=True,
+            )
+        )
+    return store / f"{name}.mar"
+
+
+def remove_stale(store: Path, keep: set[str]) -> list[Path]:
+    """Archives in the store whose model is no longer in the registry."""
+    stale = [p for p in store.glob("*.mar") if p.stem not in keep]
+    for path in stale:
+        path.unlink() if path.is_file() else shutil.rmtree(path)
+    return stale
