@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .meta import ModelInfo
+from .pretrained import hubs_offline, is_cached
 
 DEFAULT_SEED = 0
 
@@ -141,10 +142,14 @@ def _build_pretrained(entry: Entry) -> nn.Module:
         raise PretrainedUnavailableError(
             f"{entry.info.name}: no published weights are known to any library; pass weights=<file> instead"
         )
+    ref = entry.info.pretrained
+    if hubs_offline() and not is_cached(ref):
+        raise PretrainedUnavailableError(
+            f"{entry.info.name}: {ref.library} weights {ref.ref!r} are not cached and the hubs are offline (HF_HUB_OFFLINE)"
+        )
     try:
         return entry.builder(pretrained=True)
     except Exception as exc:  # network errors differ by library (URLError, HF hub errors, OSError)
-        ref = entry.info.pretrained
         raise PretrainedUnavailableError(
             f"{entry.info.name}: could not fetch {ref.library} weights {ref.ref!r}: {exc}"
         ) from exc
