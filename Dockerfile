@@ -44,8 +44,9 @@ COPY zooserve/ zooserve/
 # (the install generates the gRPC modules into zooserve/_proto, see setup.py)
 RUN pip install --no-deps --no-build-isolation -e . \
     && python -m compileall -q zooserve \
-    # every registry entry (python -m zooserve.zoo list) as model_store/<name>.mar, the repo's default store
-    && python -m zooserve.store build --all --store /app/model_store
+    # every registry entry (python -m zooserve.zoo list) as model_store/<name>.mar, the repo's default store;
+    # fixed-seed: the image stays small (docs/deploy.md: mounting a store built with the published weights)
+    && ZOO_WEIGHTS=fixed-seed python -m zooserve.store build --all --store /app/model_store
 
 # ---------------------------------------------------------------------------------------------------------
 # the two runtime bases; VARIANT picks one, and BuildKit builds only that one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,12 @@ import torch
 from PIL import Image
 
 DATA = Path(__file__).parent / "data"
+
+# Tests never download weights: archives are fixed-seed unless a test asks for published weights (and then
+# from caches it fills itself), and the hubs stay offline (Hugging Face's switch, which zooserve applies to
+# every hub). Set before anything imports huggingface_hub, for this process and the ones tests start.
+os.environ["ZOO_WEIGHTS"] = "fixed-seed"
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

@@ -1,4 +1,10 @@
-"""``python -m zooserve.store build [NAMES... | --all] [--store DIR] [--weights NAME=FILE] [--pretrained]``."""
+"""``python -m zooserve.store build [NAMES... | --all] [--store DIR] [--weights NAME=FILE] [--pretrained | --fixed-seed]``.
+
+By default (``ZOO_WEIGHTS=pretrained``) every entry a library publishes weights for gets them: from the
+library's cache, or downloaded when its hub answers; where they cannot be had the archive falls back to
+the fixed seed, and the run ends with one warning naming those archives. ``ZOO_WEIGHTS=fixed-seed`` (or
+``--fixed-seed``) builds fixed-seed archives without trying.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,9 @@ from tqdm import tqdm
 
 from zooserve.zoo import UnknownModelError, list_models, model_info
 
-from .build import DEFAULT_STORE, ArchiveOptions, build_archive
+from .build import DEFAULT_STORE, ArchiveOptions, build_archive, wants_rebuild, weights_mode
+
+log = logging.getLogger("zooserve.store")
 
 
 def _weights_arg(text: str) -> tuple[str, Path]:
@@ -30,11 +38,16 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--store", type=Path, default=DEFAULT_STORE)
     build.add_argument("--seed", type=int, default=0, help="seed of the fixed initialization")
     build.add_argument("--weights", type=_weights_arg, action="append", default=[], metavar="NAME=FILE")
-    build.add_argument("--pretrained", action="store_true", help="fetch the libraries' published weights")
+    source = build.add_mutually_exclusive_group()
+    source.add_argument("--pretrained", action="store_true", default=None,
+                        help="the libraries' published weights where they can be had (default, ZOO_WEIGHTS=pretrained)")
+    source.add_argument("--fixed-seed", dest="pretrained", action="store_false",
+                        help="fixed-seed weights only, nothing fetched (ZOO_WEIGHTS=fixed-seed)")
     build.add_argument("--batch-size", type=int, default=ArchiveOptions.batch_size)
     build.add_argument("--max-batch-delay", type=int, default=ArchiveOptions.max_batch_delay_ms, help="ms")
     build.add_argument("--workers", type=int, default=ArchiveOptions.workers)
-    build.add_argument("--if-missing", action="store_true", help="skip archives that already exist")
+    build.add_argument("--if-missing", action="store_true",
+                       help="skip archives that exist (a fixed-seed one is rebuilt when its published weights can be had)")
     return parser
 
 
@@ -48,17 +61,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in names:
             model_info(name)
-    except UnknownModelError as error:
+        pretrained = args.pretrained if args.pretrained is not None else weights_mode() == "pretrained"
+    except (UnknownModelError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     options = ArchiveOptions(
-        seed=args.seed, weights=dict(args.weights), pretrained=args.pretrained, batch_size=args.batch_size,
+        seed=args.seed, weights=dict(args.weights), pretrained=pretrained, batch_size=args.batch_size,
         max_batch_delay_ms=args.max_batch_delay, workers=args.workers,
     )
-    todo = [n for n in names if not (args.if_missing and (args.store / f"{n}.mar").exists())]
+    todo = [n for n in names if not args.if_missing or wants_rebuild(args.store / f"{n}.mar", n, options)]
     for name in tqdm(todo, desc="archives", unit="model", disable=not todo):
         build_archive(name, args.store, options)
     print(f"{len(todo)} archive(s) written to {args.store} ({len(names) - len(todo)} already there)")
+    if warning := options.published.warning():
+        log.warning(warning)
     return 0
 
 
