@@ -65,6 +65,10 @@ def test_the_page_classifies_a_photo(page, gateway):
     assert int(latency.get_attribute("data-ms")) >= 0
     expect(page.locator("#drop img")).to_be_visible()
     expect(page.locator("#error")).to_be_empty()
+    # the test archives carry fixed-seed weights: the page says so, and how to get the published ones
+    expect(page.locator("#weights-note")).to_be_visible()
+    expect(page.locator("#weights-note")).to_contain_text("resnet18 serves fixed-seed weights")
+    expect(page.locator("#weights-note")).to_contain_text("zooserve store build resnet18")
 
     # dropped rather than picked: the same path, another photo
     dropped = page.evaluate_handle("""(b64) => {
@@ -87,3 +91,4 @@ def test_the_page_shows_an_error(page):
     page.set_input_files("#file", {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an image"})
     expect(page.locator("#error")).not_to_be_empty(timeout=30_000)
     expect(page.locator("#predictions")).to_contain_text("No prediction")
+    expect(page.locator("#weights-note")).to_be_hidden()
