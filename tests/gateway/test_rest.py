@@ -254,6 +254,8 @@ def test_models_lists_the_catalog_with_loaded_flags(gateway, management):
     assert resnet["loaded"] is True and resnet["backend"] == "local"
     assert resnet["paper"]["title"] == "Deep Residual Learning for Image Recognition"
     assert resnet["num_classes"] == 1000 and resnet["input_size"] == [3, 224, 224]
+    # which weights serve, as the archive's answers say: the test archives are fixed-seed; unknown until asked
+    assert resnet["weights"] == "fixed-seed" and models["amoebanet_a_n6_f448"]["weights"] is None
 
 
 def test_one_model(gateway):

@@ -113,6 +113,7 @@ class Gateway:
         }
         self.models = {name: ModelManager(b, settings, self.catalog, self.metrics) for name, b in self.backends.items()}
         self._in_flight: Counter[str] = Counter()
+        self.served_weights: dict[str, str] = {}  # model -> where its archive's weights come from, as it answered
         # A/B experiments: only with an experiments file (a bad one at start-up is an error: ExperimentConfigError)
         self.store: RecordStore | None = None
         self.experiments: ExperimentRouter | None = None
@@ -191,7 +192,9 @@ class Gateway:
                     f"no answer for {request.model!r} within the deadline of {deadline.seconds:g} s") from None
         timings = Timings(round((time.perf_counter() - started) * 1000, 3), round(backend_s * 1000, 3),
                           round(load_s * 1000, 3))
-        return _result(request.request_id, reply, timings)
+        result = _result(request.request_id, reply, timings)
+        self.served_weights[result.model] = result.weights
+        return result
 
     # --- experiments ---
 
@@ -377,7 +380,8 @@ class Gateway:
         return self._describe(name, await self._loaded())
 
     def _describe(self, name: str, loaded: set[str]) -> dict[str, Any]:
-        return self.catalog.entry(name) | {"loaded": name in loaded, "backend": self.settings.backend_for(name)}
+        return self.catalog.entry(name) | {"loaded": name in loaded, "backend": self.settings.backend_for(name),
+                                           "weights": self.served_weights.get(name)}
 
     async def _loaded(self) -> set[str]:
         """Models loaded on their backends; a backend that cannot say counts as having none."""

@@ -77,6 +77,8 @@ class ModelEntry(BaseModel):
     seed_published_in: str | None
     loaded: bool = Field(description="registered on its TorchServe backend now (else loaded on first request)")
     backend: str = Field(description="the backend the routing table sends it to")
+    weights: str | None = Field(default=None, description="what its archive serves, as its last answer said: "
+                                "fixed-seed, file or pretrained; null before its first answer")
 
 
 class ModelList(BaseModel):
