@@ -36,6 +36,16 @@ def test_parameter_count_matches_the_paper(name):
     )
 
 
+@pytest.mark.parametrize("name", [n for n in ALL_MODELS if model_info(n).paper_macs is not None])
+def test_multiply_adds_match_the_paper(name):
+    info = model_info(name)
+    measured = measure(name).macs
+    stated = info.paper_macs.value
+    assert abs(measured - stated) / stated <= info.macs_tolerance, (
+        f"{name}: {measured:,} mult-adds built vs {stated:,.0f} in the paper ({info.paper_macs.where})"
+    )
+
+
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_weights_round_trip_through_safetensors(name, tmp_path):
     saved = create_model(name, seed=1)

@@ -124,6 +124,9 @@ class ModelInfo(_Frozen):
     params_tolerance: float = Field(
         default=0.05, gt=0, description="Allowed relative gap to paper_params; above 5% needs a params_note."
     )
+    macs_tolerance: float = Field(
+        default=0.05, gt=0, description="Allowed relative gap to paper_macs; above 5% needs a params_note."
+    )
     pretrained: Pretrained | None = None
     heavy: bool = Field(default=False, description="Too large to keep resident beside others on a small machine.")
 
@@ -136,8 +139,8 @@ class ModelInfo(_Frozen):
 
     @model_validator(mode="after")
     def _loosened_tolerance_is_explained(self) -> "ModelInfo":
-        if self.params_tolerance > 0.05 and not self.params_note:
-            raise ValueError(f"{self.name}: params_tolerance above 5% needs a params_note saying why")
+        if max(self.params_tolerance, self.macs_tolerance) > 0.05 and not self.params_note:
+            raise ValueError(f"{self.name}: a tolerance above 5% needs a params_note saying why")
         if self.fidelity == "reconstructed" and not self.fidelity_note:
             raise ValueError(f"{self.name}: a reconstructed entry needs a fidelity_note (paper vs inferred)")
         if (self.source == "ours") == (self.fidelity == "library"):

@@ -73,20 +73,25 @@ def load_pytorchcv_weights(model: nn.Module, name: str) -> nn.Module:
     return model
 
 
-def _torchvision_file(ref: str) -> Path:
+def _hub_checkpoint(url: str) -> Path:
+    """Where ``torch.hub.load_state_dict_from_url`` keeps the file of ``url``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlsplit(url).path)
+
+
+def _torchvision_cached(ref: str) -> bool:
     from torchvision.models import get_weight
 
-    file_name = os.path.basename(urlsplit(get_weight(ref).url).path)
-    return Path(torch.hub.get_dir()) / "checkpoints" / file_name
+    return _hub_checkpoint(get_weight(ref).url).exists()
 
 
 def _timm_cached(tag: str) -> bool:
+    """timm reads a tag's weights from the Hugging Face hub where it names a hub repository, else from its URL."""
     import timm
     from huggingface_hub import try_to_load_from_cache
 
     cfg = timm.get_pretrained_cfg(tag)
     if not cfg.hf_hub_id:
-        return False
+        return bool(cfg.url) and _hub_checkpoint(cfg.url).exists()
     repo = cfg.hf_hub_id.split("@")[0]
     return any(isinstance(try_to_load_from_cache(repo, f), str) for f in ("model.safetensors", "pytorch_model.bin"))
 
@@ -95,7 +100,7 @@ def is_cached(pretrained: Pretrained) -> bool:
     """Whether every weights file ``pretrained`` names is in its library's cache (no network needed)."""
     refs = [ref.strip() for ref in pretrained.ref.split("+")]  # an ensemble names one file per member
     if pretrained.library == "torchvision":
-        return all(_torchvision_file(ref).exists() for ref in refs)
+        return all(_torchvision_cached(ref) for ref in refs)
     if pretrained.library == "timm":
         return all(_timm_cached(ref) for ref in refs)
     return all(pytorchcv_file(ref).exists() for ref in refs)
