@@ -124,7 +124,8 @@ def test_crunet_official_checkpoint_converts_one_to_one(crunet_checkpoint, tmp_p
     # every official tensor has exactly one place; spot checks that each kind landed where it belongs
     assert len(arrays) == len([k for k in state if not k.endswith("num_batches_tracked")])
     assert torch.equal(state["conv4.bases.1.dim21"], arrays["conv4_x__(2)_3x3_bases[dim21]_weight"])
-    assert torch.equal(state["conv3.units.0.w.bn_key.running_var"], arrays["conv3_x__1_c1x1-w(s/key)__bn__bn_moving_var"])
+    assert torch.equal(state["conv3.units.0.w.bn_key.running_var"],
+                       arrays["conv3_x__1_c1x1-w(s/key)__bn__bn_moving_var"])
     assert torch.equal(state["conv5.units.0.w.weight"], arrays["conv5_x__1_c1x1-w_weight"])
     assert torch.equal(state["conv3.units.5.b2.conv.weight"], arrays["conv3_x__6_c1x1-b(2)__conv_weight"])
     assert torch.equal(state["head_bn.weight"], arrays["conv5_x_x__relu-sp__bn_gamma"])
@@ -178,7 +179,8 @@ def test_shufflenetv2_large_reference_checkpoint_converts(tmp_path):
     values = " ".join(f"{v:.6e}" for v in mean.flatten().tolist())
     (tmp_path / "mean.xml").write_text(
         '<?xml version="1.0"?>\n<opencv_storage>\n<Channel>3</Channel>\n<Row>224</Row>\n<Col>224</Col>\n'
-        f'<MeanImg type_id="opencv-matrix">\n<rows>1</rows>\n<cols>150528</cols>\n<dt>f</dt>\n<data>\n{values}</data></MeanImg>\n'
+        '<MeanImg type_id="opencv-matrix">\n<rows>1</rows>\n<cols>150528</cols>\n<dt>f</dt>\n'
+        f"<data>\n{values}</data></MeanImg>\n"
         "</opencv_storage>\n")
     out = tmp_path / "large.safetensors"
     assert large_convert.main([str(tmp_path / "checkpoint-150000.pth.tar"), str(tmp_path / "mean.xml"), str(out)]) == 0

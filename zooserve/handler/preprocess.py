@@ -28,7 +28,8 @@ class Preprocessor:
         """One image to the input size, still uint8: shorter side to resize_size, then the centre crop (the
         libraries' evaluation transforms: torchvision's Resize(int) sizes the longer side as they do)."""
         if self.squash:  # the CIFAR and digits networks: the whole picture squeezed to the input size
-            return F.resize(image, [self.height, self.width], interpolation=self.interpolation, antialias=self.antialias)
+            size = [self.height, self.width]
+            return F.resize(image, size, interpolation=self.interpolation, antialias=self.antialias)
         image = F.resize(image, [self.resize_size], interpolation=self.interpolation, antialias=self.antialias)
         return F.center_crop(image, [self.height, self.width])
 

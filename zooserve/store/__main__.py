@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--max-batch-delay", type=int, default=ArchiveOptions.max_batch_delay_ms, help="ms")
     build.add_argument("--workers", type=int, default=ArchiveOptions.workers)
     build.add_argument("--if-missing", action="store_true",
-                       help="skip archives that exist (a fixed-seed one is rebuilt when its published weights can be had)")
+                       help="skip archives that exist (a fixed-seed one is rebuilt when its published weights "
+                       "can be had)")
     return parser
 
 

@@ -69,12 +69,12 @@ class Preprocess(_Frozen):
     @model_validator(mode="before")
     @classmethod
     def _default_resize_size(cls, data):
-        if isinstance(data, dict) and not data.get("resize_size"):
+        if isinstance(data, dict) and not data.get("resize_size") and {"input_size", "crop_pct"} <= data.keys():
             size = data["input_size"][1]
             if data.get("crop_mode", "center") == "center":
                 size = math.floor(size / data["crop_pct"])
             data = {**data, "resize_size": size}
-        return data
+        return data  # anything missing is reported by the field validation
 
 
 def imagenet_preprocess(size: int = 224, crop_pct: float = 0.875, **kwargs) -> Preprocess:

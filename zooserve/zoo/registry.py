@@ -145,7 +145,8 @@ def _build_pretrained(entry: Entry) -> nn.Module:
     ref = entry.info.pretrained
     if hubs_offline() and not is_cached(ref):
         raise PretrainedUnavailableError(
-            f"{entry.info.name}: {ref.library} weights {ref.ref!r} are not cached and the hubs are offline (HF_HUB_OFFLINE)"
+            f"{entry.info.name}: {ref.library} weights {ref.ref!r} are not cached "
+            "and the hubs are offline (HF_HUB_OFFLINE)"
         )
     try:
         return entry.builder(pretrained=True)

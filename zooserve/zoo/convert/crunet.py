@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from ..registry import create_model
-from ..weights import check_state_dict, save_weights
+from ..weights import check_state_dict
+from . import write_converted
 from .mxnet_params import read_params
 
 BN_FIELDS = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_var": "running_var"}
@@ -83,12 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", type=Path, help="safetensors file to write")
     parser.add_argument("--model", default="crunet116_32x4d", help="registry name of the matching model")
     args = parser.parse_args(argv)
-    state = convert(read_params(args.params), args.model)
-    model = create_model(args.model)
-    model.load_state_dict(state)
-    save_weights(model, args.output)
-    print(f"wrote {args.output} ({len(state)} tensors) for {args.model}", file=sys.stderr)
-    return 0
+    return write_converted(convert(read_params(args.params), args.model), args.model, args.output)
 
 
 if __name__ == "__main__":

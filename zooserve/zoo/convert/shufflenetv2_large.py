@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from ..registry import create_model
-from ..weights import check_state_dict, read_state_dict, save_weights
+from ..weights import check_state_dict, read_state_dict
+from . import write_converted
 
 MODEL = "shufflenet_v2_large"
 DROPPED = ("predict_", ".se_block.")
@@ -58,11 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", type=Path, help="safetensors file to write")
     args = parser.parse_args(argv)
     state = convert(read_state_dict(args.checkpoint), read_mean_image(args.mean_xml))
-    model = create_model(MODEL)
-    model.load_state_dict(state)
-    save_weights(model, args.output)
-    print(f"wrote {args.output} ({len(state)} tensors) for {MODEL}", file=sys.stderr)
-    return 0
+    return write_converted(state, MODEL, args.output)
 
 
 if __name__ == "__main__":

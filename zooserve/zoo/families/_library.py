@@ -79,5 +79,6 @@ PYTORCHCV_IMAGENET = pytorchcv_preprocess()
 # pytorchcv's CIFAR validation transform (imgclsmob ``cifar10_val_transform``, also used for CIFAR-100): the
 # 32x32 image as it is, normalized with these statistics; a photograph is first squeezed to 32x32
 PYTORCHCV_CIFAR = Preprocess(
-    input_size=(3, 32, 32), crop_pct=1.0, crop_mode="squash", mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010)
+    input_size=(3, 32, 32), crop_pct=1.0, crop_mode="squash",
+    mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010),
 )

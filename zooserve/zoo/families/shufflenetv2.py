@@ -55,7 +55,9 @@ class LargeBlock(nn.Module):
             self.down = ConvBN(2 * c, 2 * c, 1)
         if first:
             self.proj = ConvBN(c_in, c, 3, stride, relu=False)
-        self.branch_main = nn.Sequential(ConvBN(c_in, c, 1), ConvBN(c, c, 3, stride, groups=8), ConvBN(c, c, 1, relu=False))
+        self.branch_main = nn.Sequential(
+            ConvBN(c_in, c, 1), ConvBN(c, c, 3, stride, groups=8), ConvBN(c, c, 1, relu=False)
+        )
         self.se_fc1 = nn.Linear(c, c)
         self.se_fc2 = nn.Linear(c, c)
 
