@@ -95,9 +95,8 @@ class FractalNet34(nn.Module):
         "224x224 input with the standard ImageNet preprocessing. No ImageNet code or weights were published "
         "(the authors' code is CIFAR-only Caffe).",
         preprocess=torchvision_preprocess(),
-        params_note="The paper states no parameter or mult-add count for FractalNet-34; built: 41.3M "
-        "parameters (block convolutions 40.8M, stem and FC 0.5M) and 6.4G mult-adds at 224x224, against "
-        "ResNet-34's 21.8M and 3.6G.",
+        params_note="The paper states no parameter or mult-add count for FractalNet-34; built: 41.4M "
+        "parameters and 6.36G mult-adds at 224x224.",
     )
 )
 def fractalnet34(pretrained: bool = False) -> nn.Module:
