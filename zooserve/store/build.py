@@ -5,23 +5,35 @@ holds no weights at all: the handler rebuilds the fixed-seed initialization from
 exactly reproducible, so we do not zip hundreds of megabytes of random numbers. Given weights (a local
 file, or the library's published ones fetched at build time) are checked against the model and carried
 as safetensors.
+
+The runtime is the one measured for the model (``zooserve store select``, kept in
+zooserve/zoo/data/runtimes.json), or ``--runtime``. Its artefact (an ONNX file, an OpenVINO IR, the
+compiler's cache), which holds the weights, is exported here, checked against eager on a few inputs and
+carried in the archive; an export that fails or disagrees leaves the archive on eager, saying why.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 import yaml
 from model_archiver.model_archiver_config import ModelArchiverConfig
 from model_archiver.model_packaging import generate_model_archive
 
+from zooserve.handler.runtimes import RuntimeOptions
 from zooserve.handler.service import HandlerConfig
 from zooserve.zoo import create_model, model_info
+from zooserve.zoo.runtimes import DEFAULT_RUNTIME, load_choices
 from zooserve.zoo.weights import save_weights
 
+from .select import Candidate, check_inputs, trial
+
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 HANDLER = ROOT / "zooserve" / "handler" / "zoo_handler.py"
 DEFAULT_STORE = ROOT / "model_store"
@@ -38,6 +50,10 @@ BATCH_SIZE = 4
 MAX_BATCH_DELAY_MS = 5
 RESPONSE_TIMEOUT_S = 120
 HEAVY_RESPONSE_TIMEOUT_S = 600  # 100+ GMAC networks take seconds per image on a small CPU
+# the build's check of an exported artefact against eager: a few photographs and random images (the
+# selection checked many more; this catches an export that went wrong on this machine)
+BUILD_CHECK_PHOTOS = 2
+BUILD_CHECK_RANDOM = 2
 
 
 @dataclass
@@ -48,17 +64,29 @@ class ArchiveOptions:
     batch_size: int = BATCH_SIZE
     max_batch_delay_ms: int = MAX_BATCH_DELAY_MS
     workers: int = WORKERS
+    runtime: str | None = None  # None: the measured choice (zooserve/zoo/data/runtimes.json), else eager
 
 
-def model_config(name: str, options: ArchiveOptions, weights: str) -> dict:
+@dataclass
+class RuntimeChoice:
+    name: str
+    selection: dict  # why: the measurement behind it, or what overrode it
+    files: list[Path] = field(default_factory=list)  # its artefact, to carry in the archive
+
+
+def model_config(name: str, options: ArchiveOptions, weights: str, runtime: RuntimeChoice) -> dict:
     """The archive's model-config.yaml: TorchServe's worker and batch settings, then our ``zoo`` section."""
     info = model_info(name)
+    measured_on_cuda = runtime.selection.get("device") == "cuda"
     zoo = HandlerConfig(
         model=name,
         version=ARCHIVE_VERSION,
         seed=options.seed,
         weights=weights,
         weights_file=None if weights == "fixed-seed" else WEIGHTS_FILE,
+        runtime=runtime.name,
+        selection=runtime.selection,
+        **({"half": runtime.selection["half"]} if measured_on_cuda else {}),
     )
     return {
         "minWorkers": options.workers,
@@ -82,6 +110,38 @@ def _write_weights(name: str, options: ArchiveOptions, workdir: Path) -> str:
     return origin
 
 
+def chosen_runtime(name: str, options: ArchiveOptions) -> RuntimeChoice:
+    if options.runtime:
+        return RuntimeChoice(options.runtime, {"reason": f"--runtime {options.runtime} given to the build"})
+    entry = load_choices().get(name)
+    if entry is None:
+        return RuntimeChoice(DEFAULT_RUNTIME, {"reason": "not measured (zooserve store select): eager"})
+    return RuntimeChoice(entry["runtime"], entry)
+
+
+def export_runtime(name: str, choice: RuntimeChoice, build, workdir: Path) -> RuntimeChoice:
+    """``choice`` with its artefact exported into ``workdir`` and checked against eager; eager, with the
+    reason added to its selection, when the export fails or disagrees."""
+    if choice.name == DEFAULT_RUNTIME:
+        return choice
+    inputs, photos = check_inputs(name, photos=BUILD_CHECK_PHOTOS, random_inputs=BUILD_CHECK_RANDOM)
+    options, batch = RuntimeOptions(threads=torch.get_num_threads()), len(inputs)
+    _, _, reference = trial(Candidate(DEFAULT_RUNTIME), build, workdir, inputs, photos, None, options, batch)
+    directory = workdir / "runtime"
+    directory.mkdir()
+    record, _, _ = trial(Candidate(choice.name), build, directory, inputs, photos, reference, options, batch)
+    if record["agrees"]:
+        return RuntimeChoice(choice.name, choice.selection, sorted(directory.iterdir()))
+    why = record.get("error") or f"disagrees with eager here (max |diff| {record['max_abs_diff']:.2g})"
+    return RuntimeChoice(DEFAULT_RUNTIME, choice.selection | {"build_fallback": f"{choice.name} left for eager: {why}"})
+
+
+def _model_builder(name: str, options: ArchiveOptions, origin: str, workdir: Path):
+    """Builds the model as the archive's workers will run it (its weights file or its seed)."""
+    weights = workdir / WEIGHTS_FILE if origin != "fixed-seed" else None
+    return lambda: create_model(name, weights=weights, seed=options.seed)
+
+
 def build_archive(name: str, store: Path = DEFAULT_STORE, options: ArchiveOptions | None = None) -> Path:
     options = options or ArchiveOptions()
     model_info(name)  # an unknown name fails here, with close matches
@@ -89,14 +149,19 @@ def build_archive(name: str, store: Path = DEFAULT_STORE, options: ArchiveOption
     with tempfile.TemporaryDirectory(prefix=f"zoo-{name}-") as tmp:
         workdir = Path(tmp)
         origin = _write_weights(name, options, workdir)
+        runtime = export_runtime(name, chosen_runtime(name, options), _model_builder(name, options, origin, workdir),
+                                 workdir)
+        if runtime.selection.get("build_fallback"):
+            log.warning("%s: %s", name, runtime.selection["build_fallback"])
         config_path = workdir / "model-config.yaml"
-        config_path.write_text(yaml.safe_dump(model_config(name, options, origin), sort_keys=False))
+        config_path.write_text(yaml.safe_dump(model_config(name, options, origin, runtime), sort_keys=False))
         generate_model_archive(
             ModelArchiverConfig(
                 model_name=name,
                 handler=str(HANDLER),
                 version=ARCHIVE_VERSION,
                 serialized_file=str(workdir / WEIGHTS_FILE) if origin != "fixed-seed" else None,
+                extra_files=",".join(str(f) for f in runtime.files) or None,
                 config_file=str(config_path),
                 export_path=str(store),
                 archive_format="default",

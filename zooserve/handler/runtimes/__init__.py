@@ -75,6 +75,13 @@ class Runtime(ABC):
         self(example[:1])
 
 
+def exported_program(model: torch.nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
+    """``model`` captured by ``torch.export`` with a dynamic batch dimension, what the ONNX and OpenVINO
+    converters take."""
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    return torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+
+
 def runtime_class(name: str) -> type[Runtime]:
     """The runtime's class; its module (and the library behind it) is imported only when asked for."""
     if name not in RUNTIME_NAMES:

@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from . import MAX_BATCH, ModelSource, Runtime, RuntimeOptions
+from . import ModelSource, Runtime, RuntimeOptions, exported_program
 
 log = logging.getLogger(__name__)
 ONNX_FILE = "model.onnx"
@@ -44,9 +44,8 @@ class OnnxRuntime(Runtime):
 
     @classmethod
     def export(cls, model: torch.nn.Module, example: torch.Tensor, directory: Path) -> list[Path]:
-        batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-        program = torch.onnx.export(model, (example,), dynamo=True, input_names=[INPUT], output_names=[OUTPUT],
-                                    dynamic_shapes=({0: batch},), verbose=False)
+        program = torch.onnx.export(exported_program(model, example), (example,), dynamo=True, input_names=[INPUT],
+                                    output_names=[OUTPUT], verbose=False)
         program.save(directory / ONNX_FILE)
         return sorted(directory.glob(f"{ONNX_FILE}*"))  # model.onnx.data too, if the weights were too large
 

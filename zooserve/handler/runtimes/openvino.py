@@ -9,7 +9,7 @@ import numpy as np
 import openvino as ov
 import torch
 
-from . import ModelSource, Runtime, RuntimeOptions
+from . import ModelSource, Runtime, RuntimeOptions, exported_program
 
 IR_FILE = "model.xml"  # its weights beside it, model.bin
 
@@ -26,7 +26,8 @@ class OpenVino(Runtime):
 
     @classmethod
     def export(cls, model: torch.nn.Module, example: torch.Tensor, directory: Path) -> list[Path]:
-        converted = ov.convert_model(model, example_input=example, input=[ov.PartialShape([-1, *example.shape[1:]])])
+        # the batch dynamic, the image size fixed (the model's input size)
+        converted = ov.convert_model(exported_program(model, example), input=[ov.PartialShape([-1, *example.shape[1:]])])
         ov.save_model(converted, directory / IR_FILE, compress_to_fp16=False)  # its default halves the weights
         return [directory / IR_FILE, (directory / IR_FILE).with_suffix(".bin")]
 
