@@ -11,6 +11,7 @@ import torch
 import yaml
 
 import zooserve.zoo.runtimes as runtime_data
+from tests.conftest import requires_cuda
 from zooserve.handler.runtimes.onnxruntime import OnnxRuntime
 from zooserve.handler.runtimes.openvino import OpenVino
 from zooserve.store.__main__ import main as store_cli
@@ -96,6 +97,16 @@ def test_interleaving_runs_each_once_per_round_in_shuffled_orders():
     assert all(sorted(r) == list("abcd") for r in rounds)
     assert len({tuple(r) for r in rounds}) > 1, "the order changes between rounds"
     assert {key: len(values) for key, values in samples.items()} == dict.fromkeys("abcd", 6)
+
+
+@requires_cuda
+def test_selection_on_cuda_tries_float16_and_keeps_it_only_where_top5_agrees():
+    entry = select(NAME, batch_size=4, threads=1, rounds=2, seconds=0.2, device=torch.device("cuda:0"),
+                   runtimes=("onnxruntime",))
+    records = entry["candidates"]
+    assert {"eager", "eager+fp16", "onnxruntime", "onnxruntime+fp16"} <= set(records)
+    assert records["eager+fp16"]["agrees"] == records["eager+fp16"]["top5_identical"]
+    assert entry["device"] == "cuda" and entry["half"] == entry["reason"].split(":")[0].endswith("+fp16")
 
 
 def test_candidates_by_device():

@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from zooserve.handler.runtimes import RUNTIME_NAMES
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     select.add_argument("--workers", type=int, default=ArchiveOptions.workers,
                         help="serving workers (each gets cores / workers threads)")
     select.add_argument("--runtimes", default=",".join(RUNTIME_NAMES), help="those to try (eager always)")
+    select.add_argument("--device", default="cpu", help="cpu, or cuda (float16 and the CUDA providers tried too)")
     select.add_argument("--output", type=Path, default=RUNTIMES_FILE)
     return parser
 
@@ -60,7 +62,7 @@ def _select(names: list[str], args) -> int:
     choices = load_choices(args.output)
     threads = cpu_threads(0, args.workers)
     for name in tqdm(names, desc="runtimes", unit="model"):
-        choices[name] = select(name, args.batch_size, threads, args.rounds, args.seconds,
+        choices[name] = select(name, args.batch_size, threads, args.rounds, args.seconds, torch.device(args.device),
                                runtimes=tuple(args.runtimes.split(",")))
         save_choices(choices, args.output)  # after each model: a long run keeps what it measured
         print(f"{name}: {choices[name]['reason']}")

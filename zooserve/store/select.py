@@ -15,6 +15,7 @@ so a build exports only the chosen runtime's artefact and measures nothing.
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import tempfile
@@ -168,6 +169,7 @@ def select(name: str, batch_size: int, threads: int, rounds: int = 3, seconds: f
     """The measured choice for ``name`` (fixed-seed weights) among ``runtimes`` (eager always): the chosen
     runtime, the reason, every candidate's differences, load time and images/s per round."""
     torch.set_num_threads(threads)
+    load_before = os.getloadavg()[0]  # how busy the machine was: figures taken beside other work are noisy
     inputs, photos = check_inputs(name, seed=seed)
     options = RuntimeOptions(device=device, threads=threads)
     wanted = [c for c in candidates(device) if c.runtime in {"eager", *runtimes}]
@@ -183,6 +185,7 @@ def select(name: str, batch_size: int, threads: int, rounds: int = 3, seconds: f
     return {"runtime": runtime.removesuffix("+fp16"), "half": runtime.endswith("+fp16"), "reason": reason,
             "measured": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
             "machine": f"{machine['cpu']}, {machine['cores']} cores" + (f", {machine['gpu']}" if device.type == "cuda" else ""),
+            "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             "device": device.type, "batch_size": batch_size, "threads": threads, "rounds": rounds,
             "seconds_per_round": seconds, "candidates": records}
 
