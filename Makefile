@@ -36,16 +36,20 @@ test: venv
 	$(PY) -m pytest
 
 # make bench [MODELS=a,b] [DURATION=seconds per run] [CONCURRENCY=users; default: found by stepping]
-#            [LIMIT_SECONDS=seconds per batch size and layout of the bare-model limit]
+#            [LIMIT_SECONDS=seconds per configuration (runtime, layout, batch size) of the limit]
+#            [ROUNDS=interleaved rounds of our stack and its peers] [LIMIT_ROUNDS=interleaved rounds of the limit]
 #            [OVERHEAD_REQUESTS=rounds of the sequential gateway-overhead measurement, one request per path each]
 MODELS ?=
 DURATION ?= 20
 CONCURRENCY ?= 0
 LIMIT_SECONDS ?= 6
 OVERHEAD_REQUESTS ?= 400
+ROUNDS ?= 3
+LIMIT_ROUNDS ?= 3
 bench: venv system-deps
 	$(PY) -m loadtests.bench --models "$(MODELS)" --duration $(DURATION) --concurrency $(CONCURRENCY) \
-		--limit-seconds $(LIMIT_SECONDS) --overhead-requests $(OVERHEAD_REQUESTS)
+		--limit-seconds $(LIMIT_SECONDS) --overhead-requests $(OVERHEAD_REQUESTS) --rounds $(ROUNDS) \
+		--limit-rounds $(LIMIT_ROUNDS)
 
 # make soak [SOAK_DURATION=seconds]: the stack under steady load (REST, gRPC, v2 and bad requests), its
 # processes' memory and file descriptors sampled; writes loadtests/results/soak-*/ and docs/reliability.md

@@ -80,8 +80,9 @@ class TorchServe:
     """A TorchServe process running in its own working directory (where it writes its key file and logs)."""
 
     def __init__(self, workdir: Path, model_store: Path, ports: TorchServePorts | None = None,
-                 template: Path | None = CONFIG_TEMPLATE, **config: str):
+                 template: Path | None = CONFIG_TEMPLATE, env: dict[str, str] | None = None, **config: str):
         self.template = template
+        self.env = env or {}  # more environment for TorchServe and its workers (e.g. OMP_NUM_THREADS)
         self.workdir = Path(workdir)
         self.model_store = Path(model_store)
         self.ports = ports or TorchServePorts()
@@ -116,7 +117,7 @@ class TorchServe:
             "TMPDIR": str(self.workdir / "tmp"),
             "METRICS_LOCATION": str(self.workdir / "logs"),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
+        } | self.env
         command = [
             str(bin_dir / "torchserve"), "--start", "--foreground", "--ncs",
             "--ts-config", str(config), "--model-store", str(self.model_store),

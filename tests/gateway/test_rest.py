@@ -17,6 +17,7 @@ from zooserve.gateway.rest.app import PredictFastPath
 from zooserve.gateway.rest.schemas import PredictResponse
 from zooserve.handler.decode import ImageError, decode
 from zooserve.zoo import list_models
+from zooserve.zoo.runtimes import chosen_runtime
 
 LIMIT = 20 * 1024 * 1024  # the default body cap
 
@@ -43,6 +44,7 @@ def test_predict_raw_body_returns_the_backends_answer(gateway, torchserve):
                         headers={"Authorization": f"Bearer {torchserve.keys().inference}", "X-Topk": "3",
                                  "Content-Type": "application/octet-stream"}, timeout=60).json()
     assert body["predictions"] == direct["predictions"]  # passed through unchanged
+    assert body["runtime"] == direct["runtime"] == chosen_runtime("resnet18")  # the archive's measured runtime
     assert set(body["timings"]) == {"total_ms", "backend_ms", "load_ms"}
     assert 0 < body["timings"]["backend_ms"] <= body["timings"]["total_ms"]
 

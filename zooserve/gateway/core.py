@@ -98,6 +98,7 @@ class PredictResult:
     label_set: str
     predictions: list[Prediction]
     timings: Timings
+    runtime: str  # what ran the model in the worker: eager, compile, onnxruntime or openvino
     experiment: str | None = None  # set when the request named an experiment: which variant answered
     variant: str | None = None
 
@@ -424,7 +425,7 @@ def _result(request_id: str, reply: dict[str, Any], timings: Timings) -> Predict
             request_id=request_id, model=reply["model"], version=reply["version"], weights=reply["weights"],
             pretrained=reply["pretrained"], label_set=reply["label_set"],
             predictions=[Prediction(p["index"], p["label"], p["score"]) for p in reply["predictions"]],
-            timings=timings,
+            timings=timings, runtime=reply["runtime"],
         )
     except (KeyError, TypeError) as error:
         raise BackendError(f"backend answered without {error}") from None

@@ -164,7 +164,7 @@ def _prediction(result: PredictResult) -> Any:
         pretrained=result.pretrained, label_set=result.label_set,
         predictions=[pb.Prediction(index=p.index, label=p.label, score=p.score) for p in result.predictions],
         timings=pb.Timings(**vars(result.timings)),
-        experiment=result.experiment or "", variant=result.variant or "",
+        experiment=result.experiment or "", variant=result.variant or "", runtime=result.runtime,
     )
 
 
