@@ -186,3 +186,7 @@ def gateway(start_gateway) -> Iterator[RunningGateway]:
     with start_gateway() as running:
         yield running
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _catalog(catalog_snapshot):
+    """Every gateway these tests start, in this process or as a process, reads the session's catalog snapshot."""

@@ -20,7 +20,9 @@ from tests.gateway.conftest import backend_for
 from tests.gateway.test_grpc import rpc_error
 from tests.gateway.test_rest import _decode_error, _truncated_tiff, error
 from zooserve._proto import zooserve_pb2 as pb
-from zooserve.gateway.backend import TorchServeBackend
+from zooserve.gateway.backend.calls import KeyRing
+from zooserve.gateway.backend.grpc_inference import GrpcInference
+from zooserve.gateway.backend.http_inference import HttpInference
 from zooserve.gateway.errors import DeadlineExceeded
 from zooserve.torchserve import TorchServe
 
@@ -117,7 +119,8 @@ def test_backend_call_deadline(torchserve, gateway, protocol):
     assert gateway.predict("resnet18").status_code == 200
 
     async def call() -> None:
-        backend = TorchServeBackend("local", backend_for(torchserve), protocol)
+        settings = backend_for(torchserve)
+        backend = {"http": HttpInference, "grpc": GrpcInference}[protocol]("local", settings, KeyRing(settings.key_dir))
         try:
             with pytest.raises(DeadlineExceeded, match="no answer from backend 'local' within the deadline"):
                 await backend.predict("resnet18", None, photo("chelsea.jpg"), None, timeout=0.002)
@@ -134,7 +137,8 @@ def test_slow_grpc_handshake_is_waited_for(torchserve, gateway):
 
     async def call() -> None:
         async with _slow_first_bytes_proxy("127.0.0.1", torchserve.ports.grpc_inference, delay=0.3) as port:
-            backend = TorchServeBackend("local", backend_for(torchserve, grpc_address=f"127.0.0.1:{port}"), "grpc")
+            settings = backend_for(torchserve, grpc_address=f"127.0.0.1:{port}")
+            backend = GrpcInference("local", settings, KeyRing(settings.key_dir))
             try:
                 assert (await backend.predict("resnet18", None, photo("chelsea.jpg"), 2, timeout=60))["model"]
             finally:

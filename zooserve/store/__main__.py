@@ -1,4 +1,5 @@
-"""``python -m zooserve.store build [NAMES... | --all] [--store DIR] [--weights NAME=FILE] [--pretrained]``."""
+"""``zooserve store build [NAMES... | --all] [--store DIR] [--weights NAME=FILE] [--pretrained]`` (or
+``python -m zooserve.store build ...``): the archives, then the catalog snapshot beside them (``catalog.json``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from zooserve.snapshot import FILE_NAME
 from zooserve.zoo import UnknownModelError, list_models, model_info
 
 from .build import DEFAULT_STORE, ArchiveOptions, build_archive
+from .catalog import is_current, write_catalog
 
 
 def _weights_arg(text: str) -> tuple[str, Path]:
@@ -22,7 +25,7 @@ def _weights_arg(text: str) -> tuple[str, Path]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m zooserve.store", description="Build TorchServe model archives.")
+    parser = argparse.ArgumentParser(prog="zooserve store", description="Build TorchServe model archives.")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="write model_store/<name>.mar")
     build.add_argument("names", nargs="*", help="registry names (default with --all: every entry)")
@@ -34,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--batch-size", type=int, default=ArchiveOptions.batch_size)
     build.add_argument("--max-batch-delay", type=int, default=ArchiveOptions.max_batch_delay_ms, help="ms")
     build.add_argument("--workers", type=int, default=ArchiveOptions.workers)
-    build.add_argument("--if-missing", action="store_true", help="skip archives that already exist")
+    build.add_argument("--if-missing", action="store_true",
+                       help="skip archives that already exist (and a current catalog snapshot)")
     return parser
 
 
@@ -59,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in tqdm(todo, desc="archives", unit="model", disable=not todo):
         build_archive(name, args.store, options)
     print(f"{len(todo)} archive(s) written to {args.store} ({len(names) - len(todo)} already there)")
+    catalog = args.store / FILE_NAME
+    if todo or not args.if_missing or not is_current(catalog):
+        write_catalog(args.store)
+        print(f"catalog snapshot written to {catalog}")
     return 0
 
 

@@ -1,0 +1,75 @@
+"""Writes the catalog snapshot (``zooserve/snapshot.py``) beside the archives: the zoo's ``catalog()``, the
+class names of each label set, and what each archive in the store carries.
+
+Every registry entry is in it, built or not: the gateway serves the whole catalog and loads an archive on
+first use. Measuring every entry builds each on PyTorch's meta device (tens of seconds for the zoo), so
+``is_current`` lets a ``--if-missing`` build keep a snapshot of the same registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import yaml
+
+from zooserve import __version__, snapshot
+from zooserve.zoo.catalog import catalog, metadata_entry
+from zooserve.zoo.labels import class_names
+from zooserve.zoo.meta import NUM_CLASSES
+from zooserve.zoo.registry import list_models
+
+from .build import ARCHIVE_VERSION, WORKERS
+
+
+def registry_digest() -> str:
+    """A digest of every entry's metadata (cheap: nothing is built)."""
+    rows = [metadata_entry(name) for name in list_models()]
+    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+
+
+def archive_facts(path: Path) -> snapshot.Archive | None:
+    """What an archive of ours says in its model-config.yaml; None for anything else (a stock archive)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = yaml.safe_load(archive.read("model-config.yaml"))
+        return snapshot.Archive(weights=config["zoo"]["weights"], workers=config["minWorkers"])
+    except (OSError, KeyError, TypeError, zipfile.BadZipFile, yaml.YAMLError):
+        return None
+
+
+def build_snapshot(store: Path | None) -> snapshot.Snapshot:
+    archives = {p.stem: archive_facts(p) for p in store.glob("*.mar")} if store is not None else {}
+    models = []
+    for row in catalog():
+        archive = archives.get(row["name"])
+        workers = archive.workers if archive is not None else WORKERS
+        models.append(snapshot.Entry.model_validate(row | {
+            "memory_bytes": snapshot.estimated_bytes(row["params"], workers), "archive": archive,
+            "runtime": row.get("runtime"),
+        }))
+    return snapshot.Snapshot(
+        format=snapshot.FORMAT, zooserve=__version__, registry_digest=registry_digest(),
+        archive_version=ARCHIVE_VERSION, labels={name: list(class_names(name)) for name in NUM_CLASSES},
+        models=models,
+    )
+
+
+def write_catalog(store: Path | None, path: Path | None = None) -> Path:
+    """Writes the snapshot to ``path`` (default: ``catalog.json`` in ``store``); archive facts from ``store``."""
+    if path is None:
+        if store is None:
+            raise ValueError("write_catalog needs a store or a path")
+        path = store / snapshot.FILE_NAME
+    snapshot.write(path, build_snapshot(store))
+    return path
+
+
+def is_current(path: Path) -> bool:
+    """Whether ``path`` holds a snapshot this zooserve reads, of the registry as it is now."""
+    try:
+        return snapshot.read(path).registry_digest == registry_digest()
+    except snapshot.SnapshotError:
+        return False
