@@ -30,19 +30,23 @@ class _Uvicorn(uvicorn.Server):
         return contextlib.nullcontext()
 
 
+def rest_config(app, settings: Settings, http: type = OneWriteHttpToolsProtocol) -> uvicorn.Config:
+    """uvicorn as the gateway runs it (``http``: its protocol, which loadtests/rest_paths.py varies)."""
+    return uvicorn.Config(
+        app, host=settings.host, port=settings.rest_port, lifespan="off", http=http,
+        timeout_graceful_shutdown=settings.shutdown_grace_s, log_config=None, access_log=False,
+        # no client address is used (our access lines do not write it), so X-Forwarded-* need no middleware on
+        # every request; and no "server: uvicorn" header telling the world what to probe
+        proxy_headers=False, server_header=False,
+    )
+
+
 class GatewayServer:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.gateway = Gateway(settings)
         self.experiments = Experiments(self.gateway, settings, ExperimentMetrics(self.gateway.metrics.registry))
-        config = uvicorn.Config(
-            create_app(self.gateway, self.experiments), host=settings.host, port=settings.rest_port, lifespan="off",
-            http=OneWriteHttpToolsProtocol, timeout_graceful_shutdown=settings.shutdown_grace_s, log_config=None, access_log=False,
-            # no client address is used (no access log), so X-Forwarded-* need no middleware on every request;
-            # and no "server: uvicorn" header telling the world what to probe
-            proxy_headers=False, server_header=False,
-        )
-        self.rest = _Uvicorn(config)
+        self.rest = _Uvicorn(rest_config(create_app(self.gateway, self.experiments), settings))
         self.grpc = GrpcServer(self.gateway, self.experiments)
         self._rest_task: asyncio.Task | None = None
 
