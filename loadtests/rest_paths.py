@@ -6,9 +6,11 @@ FastAPI's own route definitions) or FastAPI alone; uvicorn's httptools protocol 
 The four combinations, and the gateway as it runs without its access lines (``logs.py``: what writing one
 JSON line per request costs), run as five gateway processes in front of one real TorchServe, and one
 sequential client sends each round one request to every gateway and one straight to TorchServe, in a
-shuffled order (as ``loadtests/overhead.py`` does: every path sees the same machine at the same moments). Per option: p50
-and p99, the p50 added to TorchServe's with its 95% bootstrap interval, and each option's p50 against the
-gateway as it runs (ahead, one write), paired by round.
+shuffled order (as ``loadtests/overhead.py`` does: every path sees the same machine at the same moments). Per path: p50
+and p99, and the p50 added to TorchServe's with its 95% bootstrap interval. Per option alone: what it
+saves at p50, the path without it minus the path with it and nothing else changed, paired by round, with
+its 95% bootstrap interval (the route ahead with either transport, the one-write transport with either
+route, the access lines on the path as it runs).
 
     .venv/bin/python -m loadtests.rest_paths [--rounds 400] [--runs 2] [--model resnet8_digits]
 
@@ -45,8 +47,15 @@ IMAGE = ROOT / "tests" / "data" / "chelsea.jpg"
 OPTIONS = {"ahead, one write": (True, True, True), "ahead, uvicorn's writes": (True, False, True),
            "FastAPI alone, one write": (False, True, True), "FastAPI alone, uvicorn's writes": (False, False, True),
            "ahead, one write, no access lines": (True, True, False)}
-CURRENT = "ahead, one write"
 DIRECT = "TorchServe REST"
+# option, and where -> (the path without it, the path with it)
+EFFECTS = {
+    "route ahead of FastAPI, with the one-write transport": ("FastAPI alone, one write", "ahead, one write"),
+    "route ahead of FastAPI, with uvicorn's writes": ("FastAPI alone, uvicorn's writes", "ahead, uvicorn's writes"),
+    "one-write transport, route ahead": ("ahead, uvicorn's writes", "ahead, one write"),
+    "one-write transport, FastAPI alone": ("FastAPI alone, uvicorn's writes", "FastAPI alone, one write"),
+    "access lines (a cost: negative)": ("ahead, one write, no access lines", "ahead, one write"),
+}
 
 
 def serve(ahead: bool, one_write: bool, access_lines: bool) -> None:
@@ -135,42 +144,40 @@ def measure(urls: dict[str, str], torchserve: TorchServe, model: str, rounds: in
             shuffle(order)
             for name in order:
                 samples[name].append(send(name))
-    return summarize(samples, seed)
+    return samples
 
 
 def summarize(samples: dict[str, list[float]], seed: int) -> dict:
-    result = {}
-    for name, values in samples.items():
-        entry = {"p50_ms": round(statistics.median(values), 3), "p99_ms": round(percentile(values, 99), 3),
-                 "requests": len(values)}
-        if name != DIRECT:
-            low, high = added_p50_interval(values, samples[DIRECT], random.Random(seed))
-            entry["added_p50_ms"] = round(entry["p50_ms"] - statistics.median(samples[DIRECT]), 3)
-            entry["added_p50_ci95_ms"] = [round(low, 3), round(high, 3)]
-        if name not in (DIRECT, CURRENT):
-            low, high = added_p50_interval(values, samples[CURRENT], random.Random(seed))
-            entry["vs_current_p50_ms"] = round(entry["p50_ms"] - statistics.median(samples[CURRENT]), 3)
-            entry["vs_current_ci95_ms"] = [round(low, 3), round(high, 3)]
-        result[name] = entry
-    return result
+    """Per path its p50, p99 and added p50; per option what it saves at p50; all in ms, intervals 95%."""
+    def difference(slower: str, faster: str) -> dict:
+        low, high = added_p50_interval(samples[slower], samples[faster], random.Random(seed))
+        value = statistics.median(samples[slower]) - statistics.median(samples[faster])
+        return {"p50_ms": round(value, 3), "ci95_ms": [round(low, 3), round(high, 3)]}
+
+    paths = {name: {"p50_ms": round(statistics.median(values), 3), "p99_ms": round(percentile(values, 99), 3),
+                    "requests": len(values)} | ({"added": difference(name, DIRECT)} if name != DIRECT else {})
+             for name, values in samples.items()}
+    return {"paths": paths, "saves": {option: difference(*pair) for option, pair in EFFECTS.items()}}
 
 
 def table(runs: list[dict]) -> str:
-    lines = ["| run | path | p50 ms | p99 ms | added p50 ms (95% interval) | p50 vs ahead, one write (95% interval) |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| run | path | p50 ms | p99 ms | added to TorchServe's p50, ms (95% interval) |", "| --- " * 5 + "|"]
     for number, run in enumerate(runs, 1):
-        for name, e in run.items():
-            added, versus = _interval(e, "added_p50_ms", "added_p50_ci95_ms"), _interval(e, "vs_current_p50_ms",
-                                                                                      "vs_current_ci95_ms")
-            lines.append(f"| {number} | {name} | {e['p50_ms']:.3f} | {e['p99_ms']:.3f} | {added} | {versus} |")
+        lines += [f"| {number} | {name} | {e['p50_ms']:.3f} | {e['p99_ms']:.3f} | {_interval(e.get('added'))} |"
+                  for name, e in run["paths"].items()]
+    numbers = range(1, len(runs) + 1)
+    lines += ["", "| option | " + " | ".join(f"run {n}: saves at p50, ms (95% interval)" for n in numbers) + " |",
+              "| --- " * (len(runs) + 1) + "|"]
+    lines += [f"| {option} | " + " | ".join(_interval(run["saves"][option]) for run in runs) + " |"
+              for option in EFFECTS]
     return "\n".join(lines)
 
 
-def _interval(entry: dict, value: str, interval: str) -> str:
-    if value not in entry:
+def _interval(difference: dict | None) -> str:
+    if difference is None:
         return "-"
-    low, high = entry[interval]
-    return f"{entry[value]:+.3f} ({low:+.3f} to {high:+.3f})"
+    low, high = difference["ci95_ms"]
+    return f"{difference['p50_ms']:+.3f} ({low:+.3f} to {high:+.3f})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,13 +199,16 @@ def main(argv: list[str] | None = None) -> int:
         with TorchServe(Path(tmp) / "torchserve", store, TorchServePorts.free()) as torchserve:
             urls, processes = start_gateways(torchserve, catalog, Path(tmp))
             try:
-                runs = [measure(urls, torchserve, options.model, options.rounds, seed) for seed in range(options.runs)]
+                samples = [measure(urls, torchserve, options.model, options.rounds, seed)
+                           for seed in range(options.runs)]
             finally:
                 for process in processes:
                     process.terminate()
                     process.wait(30)
+    runs = [summarize(run, seed) for seed, run in enumerate(samples)]
     (out / "results.json").write_text(json.dumps({"model": options.model, "rounds": options.rounds, "runs": runs,
-                                                  "cpus": os.cpu_count(), "load_average": os.getloadavg()}, indent=1))
+                                                  "cpus": os.cpu_count(), "load_average_after": os.getloadavg(),
+                                                  "samples_ms": samples}))
     print(table(runs))
     print(f"\n{out / 'results.json'}")
     return 0

@@ -1,20 +1,21 @@
-"""The REST-path comparison's figures (loadtests/rest_paths.py): each option against TorchServe and against the
-gateway as it runs, from known samples."""
+"""The REST-path comparison's figures (loadtests/rest_paths.py): each path against TorchServe, and what each
+option saves alone, from known samples."""
 
 from __future__ import annotations
 
-from loadtests.rest_paths import CURRENT, DIRECT, OPTIONS, summarize, table
+from loadtests.rest_paths import DIRECT, EFFECTS, OPTIONS, summarize, table
 
 
-def test_each_option_is_set_against_torchserve_and_the_current_path():
+def test_each_option_is_set_against_the_path_without_it():
     direct = [10.0 + 0.01 * i for i in range(101)]
-    samples = {DIRECT: direct} | {name: [d + 1.0 + 0.5 * number for d in direct]
-                                  for number, name in enumerate(OPTIONS)}
+    shift = {name: 1.0 + 0.25 * number for number, name in enumerate(OPTIONS)}
+    samples = {DIRECT: direct} | {name: [d + shift[name] for d in direct] for name in OPTIONS}
     result = summarize(samples, seed=0)
-    assert result[CURRENT]["added_p50_ms"] == 1.0 and result[CURRENT]["added_p50_ci95_ms"] == [1.0, 1.0]
-    assert "vs_current_p50_ms" not in result[CURRENT] and "added_p50_ms" not in result[DIRECT]
-    for number, name in enumerate(OPTIONS):
-        if name != CURRENT:
-            assert result[name]["vs_current_p50_ms"] == 0.5 * number
-            assert result[name]["vs_current_ci95_ms"] == [0.5 * number, 0.5 * number]
-    assert table([result]).count("\n") == len(samples) + 1  # a header, a rule, a row a path
+    for name in OPTIONS:
+        assert result["paths"][name]["added"] == {"p50_ms": shift[name], "ci95_ms": [shift[name], shift[name]]}
+    assert "added" not in result["paths"][DIRECT]
+    for option, (without, with_it) in EFFECTS.items():
+        saved = shift[without] - shift[with_it]
+        assert result["saves"][option] == {"p50_ms": saved, "ci95_ms": [saved, saved]}, option
+    # two tables: a header, a rule and a row a path and run; a blank line, a header, a rule and a row an option
+    assert len(table([result, result]).splitlines()) == 2 + 2 * len(samples) + 3 + len(EFFECTS)

@@ -62,6 +62,10 @@ class Experiments:
     def get(self, name: str) -> Experiment | None:
         return self.router.get(name) if self.router is not None else None
 
+    def knows(self, name: str) -> bool:
+        """Whether ``name`` is a model's or an experiment's: a name the gateway may write (metrics, logs)."""
+        return name in self.core.catalog or self.get(name) is not None
+
     # --- predictions ---
 
     async def predict(self, request: PredictRequest) -> PredictResult:

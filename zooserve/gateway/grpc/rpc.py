@@ -41,7 +41,7 @@ class Servicer:
         name = next((getattr(request, f) for f in ("model", "model_name", "name") if getattr(request, f, "")), None)
         if name is None:
             return None
-        return name if name in self.gateway.catalog or self.experiments.get(name) is not None else UNKNOWN_MODEL
+        return name if self.experiments.knows(name) else UNKNOWN_MODEL
 
 
 async def abort(context: grpc.aio.ServicerContext, error: GatewayError, rid: str, retry_after_s: int) -> None:

@@ -119,8 +119,7 @@ class RestApp:
         name = scope.get("path_params", {}).get("model")
         if name is None:
             return None
-        known = name in self.gateway.catalog or self.experiments.get(name) is not None
-        return name if known else UNKNOWN_MODEL
+        return name if self.experiments.knows(name) else UNKNOWN_MODEL
 
 
 def _assign_request_id(scope) -> str:
