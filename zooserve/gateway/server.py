@@ -67,6 +67,8 @@ class GatewayServer:
         while not self.rest.started:
             if self._rest_task.done():  # uvicorn exits (SystemExit) when it cannot bind
                 await self.grpc.stop(0)
+                await self.experiments.aclose()
+                await self.gateway.aclose()
                 raise RuntimeError(f"REST could not listen on {self.settings.host}:{self.settings.rest_port}")
             await asyncio.sleep(0.02)
         log.info("zooserve gateway ready: REST http://%s:%d (docs at /docs), gRPC %s:%d", self.settings.host,
