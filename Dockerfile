@@ -44,9 +44,10 @@ COPY zooserve/ zooserve/
 # (the install generates the gRPC modules into zooserve/_proto, see setup.py)
 RUN pip install --no-deps --no-build-isolation -e . \
     && python -m compileall -q zooserve \
-    # every registry entry (python -m zooserve.zoo list) as model_store/<name>.mar, the repo's default store;
-    # fixed-seed: the image stays small (docs/deploy.md: mounting a store built with the published weights)
-    && ZOO_WEIGHTS=fixed-seed python -m zooserve.store build --all --store /app/model_store
+    # every registry entry (zooserve zoo list) as model_store/<name>.mar, the repo's default store, and the
+    # catalog snapshot the gateway reads (model_store/catalog.json); fixed-seed: the image stays small
+    # (docs/deploy.md: mounting a store built with the published weights)
+    && ZOO_WEIGHTS=fixed-seed zooserve store build --all --store /app/model_store
 
 # ---------------------------------------------------------------------------------------------------------
 # the two runtime bases; VARIANT picks one, and BuildKit builds only that one
@@ -90,7 +91,7 @@ COPY --from=build /app /app
 COPY deploy/entrypoint.sh deploy/container.py /app/deploy/
 COPY deploy/keyproxy/ /app/deploy/keyproxy/
 # the only writable places (Kubernetes mounts volumes there and keeps the root filesystem read-only):
-# TorchServe's working directory (key file, logs) and, for `python -m zooserve.serve`, the repo's logs/
+# TorchServe's working directory (key file, logs) and, for `zooserve serve`, the repo's logs/
 RUN mkdir -p /var/lib/zooserve/torchserve /app/logs \
     && chown -R zoo:zoo /var/lib/zooserve /app/logs
 ENV PATH=/opt/venv/bin:$PATH \
@@ -102,6 +103,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     XDG_CACHE_HOME=/tmp/cache \
     TORCH_HOME=/tmp/torch \
     ZOO_HOST=0.0.0.0 \
+    ZOO_LOG_FORMAT=json \
     ZOO_MODEL_STORE=/app/model_store \
     ZOO_TS_WORKDIR=/var/lib/zooserve/torchserve \
     ZOO_ROLE=serve

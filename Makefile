@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+ZOOSERVE := $(VENV)/bin/zooserve
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: venv system-deps serve test bench tune soak catalog docs clean demo-ab audit
@@ -21,15 +22,16 @@ system-deps:
 # TorchServe and the gateway together (REST 127.0.0.1:8000, gRPC 127.0.0.1:50051); Ctrl-C stops both.
 # Archives missing from model_store/ are built first.
 serve: venv system-deps
-	$(PY) -m zooserve.serve
+	$(ZOOSERVE) serve
 
 # The A/B demo: resnet20_digits and resnet8_digits trained on scikit-learn's digits (cached in logs/demo-ab),
 # served as an experiment (deploy/experiments.yaml), every held-out digit sent with feedback, the report printed.
 demo-ab: venv system-deps
-	$(PY) -m zooserve.demo.ab
+	$(ZOOSERVE) demo-ab
 
-# the tests also start a real PostgreSQL, a real Prometheus and a headless Chromium (Debian packages)
-TEST_DEBS := postgresql prometheus chromium
+# the tests also start a real PostgreSQL, a real Prometheus, a headless Chromium and nginx (the key proxy), and
+# lint the entry point with shellcheck (Debian packages, installed before pytest runs: never mid-test)
+TEST_DEBS := postgresql prometheus chromium nginx shellcheck
 
 test: venv
 	scripts/system-deps.sh $(TEST_DEBS)
@@ -75,10 +77,10 @@ tune: venv system-deps
 	$(PY) -m loadtests.tune --models "$(or $(MODELS),resnet50,mobilenet_v2)"
 
 catalog: venv
-	$(PY) -m zooserve.zoo list
+	$(ZOOSERVE) zoo list
 
 docs: venv
-	$(PY) -m zooserve.zoo docs
+	$(ZOOSERVE) zoo docs
 
 clean:
 	rm -rf $(VENV) model_store/*.mar .pytest_cache

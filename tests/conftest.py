@@ -11,6 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
+from zooserve.torchserve import TorchServePorts, free_port  # noqa: F401 (free_port: the tests' own name too)
+
 DATA = Path(__file__).parent / "data"
 
 # Tests never download weights: archives are fixed-seed unless a test asks for published weights (and then
@@ -49,16 +51,16 @@ def derived_images() -> dict[str, bytes]:
     }
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def torchserve_ports() -> TorchServePorts:
+    return TorchServePorts.free()
 
 
-def torchserve_ports():
-    from zooserve.torchserve import TorchServePorts
+@pytest.fixture(scope="session")
+def catalog_snapshot(tmp_path_factory) -> Path:
+    """The catalog snapshot every gateway of the session reads (ZOO_CATALOG_PATH, inherited by the gateways
+    the tests start as processes too): every registry entry, as `zooserve store build` writes it."""
+    from zooserve.store.catalog import write_catalog
 
-    return TorchServePorts(*(free_port() for _ in range(5)))
+    path = write_catalog(None, tmp_path_factory.mktemp("catalog") / "catalog.json")
+    os.environ["ZOO_CATALOG_PATH"] = str(path)
+    return path

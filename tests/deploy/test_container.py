@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import free_port, photo
 from zooserve._proto import torchserve_pb2, torchserve_pb2_grpc
 
-from .conftest import ROOT, container, ensure_debian_tool, torchserve_metrics
+from .conftest import ROOT, container, debian_tool, torchserve_metrics
 
 ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
 
@@ -73,7 +73,7 @@ def test_config_takes_ts_variables_and_the_group(tmp_path, monkeypatch):
 
 
 def test_proxy_config_is_valid_nginx(tmp_path):
-    nginx = ensure_debian_tool("nginx", "nginx")
+    nginx = debian_tool("nginx", "nginx")
     props = container.read_properties(ROOT / "k8s" / "base" / "torchserve" / "config.properties")
     conf = container.render_proxy({"inference": "inf-key", "management": "mgmt-key"}, props, tmp_path)
     text = conf.read_text()
@@ -177,7 +177,7 @@ class Pod:
 
 @pytest.fixture(scope="module")
 def pod(tmp_path_factory):
-    ensure_debian_tool("nginx", "nginx")
+    debian_tool("nginx", "nginx")
     pod = Pod(tmp_path_factory.mktemp("pod"))
     try:
         pod.proxy = pod.start("keyproxy")  # first, as kubelet may: it waits for TorchServe's key file

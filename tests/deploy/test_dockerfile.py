@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import ROOT, ensure_debian_tool
+from .conftest import ROOT, debian_tool
 
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -87,6 +87,6 @@ def test_build_context_has_what_the_dockerfile_copies():
 
 
 def test_entrypoint_passes_shellcheck():
-    shellcheck = ensure_debian_tool("shellcheck", "shellcheck")
+    shellcheck = debian_tool("shellcheck", "shellcheck")
     result = subprocess.run([shellcheck, str(ROOT / "deploy" / "entrypoint.sh")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout

@@ -98,7 +98,7 @@ def _predict(gateway: RunningGateway, name: str, png: bytes, user: str | None = 
 
 
 def _records(loop_thread, gateway: RunningGateway, experiment: str) -> list[dict]:
-    return loop_thread.run(gateway.server.gateway.store.records(experiment))
+    return loop_thread.run(gateway.server.experiments.store.records(experiment))
 
 
 @pytest.fixture(scope="module")
@@ -387,7 +387,7 @@ def test_a_guardrail_stops_a_failing_variant_and_spares_an_equal_one(experiment_
                 break
         counts = {v["variant"]: v["requests"] for v in gateway.http.get("/experiments/equal/report").json()["variants"]}
         assert min(counts.values()) >= 15, counts
-        loop_thread.run(gateway.server.gateway.experiments.evaluate())
+        loop_thread.run(gateway.server.experiments.router.evaluate())
         assert not _stopped(gateway, "equal")
         # an operator restores the variant (the next evaluation would stop it again: its errors are recorded)
         restored = gateway.http.post("/experiments/guarded/variants/bad/restore")

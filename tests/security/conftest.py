@@ -142,3 +142,8 @@ def composes() -> dict[str, dict]:
 def overlays() -> dict[str, list[dict]]:
     """The Kubernetes overlays' objects (`kubectl kustomize` where installed, else tests/deploy/kustomize.py)."""
     return {name: build(K8S / "overlays" / name) for name in OVERLAYS}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _catalog(catalog_snapshot):
+    """Every gateway these tests start, in this process or as a process, reads the session's catalog snapshot."""

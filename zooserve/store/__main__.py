@@ -1,6 +1,7 @@
-"""``python -m zooserve.store build [NAMES... | --all] [--store DIR] [--weights NAME=FILE] [--pretrained | --fixed-seed]
-[--runtime NAME]`` and ``python -m zooserve.store select [NAMES... | --all]`` (measures each model's runtimes and
-rewrites its entry of zooserve/zoo/data/runtimes.json).
+"""``zooserve store build [NAMES... | --all] [--store DIR] [--weights NAME=FILE] [--pretrained | --fixed-seed]
+[--runtime NAME]``: the archives, then the catalog snapshot beside them (``catalog.json``); and
+``zooserve store select [NAMES... | --all]``: measures each model's runtimes and rewrites its entry of
+zooserve/zoo/data/runtimes.json. ``python -m zooserve.store ...`` is the same program.
 
 By default (``ZOO_WEIGHTS=pretrained``) every entry a library publishes weights for gets them: from the
 library's cache, or downloaded when its hub answers; where they cannot be had the archive falls back to
@@ -20,10 +21,12 @@ from tqdm import tqdm
 
 from zooserve.handler.runtimes import RUNTIME_NAMES
 from zooserve.handler.service import cpu_threads
+from zooserve.snapshot import FILE_NAME
 from zooserve.zoo import UnknownModelError, list_models, model_info
 from zooserve.zoo.runtimes import RUNTIMES_FILE, load_choices, save_choices
 
 from .build import DEFAULT_STORE, ArchiveOptions, build_archive, wants_rebuild
+from .catalog import is_current, write_catalog
 from .published import weights_mode
 from .select import select
 
@@ -38,7 +41,7 @@ def _weights_arg(text: str) -> tuple[str, Path]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m zooserve.store", description="Build TorchServe model archives.")
+    parser = argparse.ArgumentParser(prog="zooserve store", description="Build TorchServe model archives.")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="write model_store/<name>.mar")
     build.add_argument("names", nargs="*", help="registry names (default with --all: every entry)")
@@ -56,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--workers", type=int, default=ArchiveOptions.workers)
     build.add_argument("--if-missing", action="store_true",
                        help="skip archives that exist (a fixed-seed one is rebuilt when its published weights "
-                       "can be had)")
+                       "can be had), and a current catalog snapshot")
     build.add_argument("--runtime", choices=RUNTIME_NAMES,
                        help=f"serve on this runtime (default: the one measured for the model, {RUNTIMES_FILE.name})")
     select = commands.add_parser("select", help=f"measure each model's runtimes, rewrite its entry of {RUNTIMES_FILE.name}")
@@ -109,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in tqdm(todo, desc="archives", unit="model", disable=not todo):
         build_archive(name, args.store, options)
     print(f"{len(todo)} archive(s) written to {args.store} ({len(names) - len(todo)} already there)")
+    catalog = args.store / FILE_NAME
+    if todo or not args.if_missing or not is_current(catalog):
+        write_catalog(args.store)
+        print(f"catalog snapshot written to {catalog}")
     if warning := options.published.warning():
         log.warning(warning)
     return 0

@@ -1,7 +1,7 @@
 """The running experiments: reloadable config, current weights (ramps, guardrail stops), assignment.
 
-The gateway core asks ``get(name)`` whether a name is an experiment, ``choose`` for the variant that
-serves a request, and hands every answer to ``record``. Guardrails are evaluated off the request path
+The experiments layer (``layer.py``) asks ``get(name)`` whether a name is an experiment, ``choose`` for the
+variant that serves a request, and hands every answer to ``record``. Guardrails are evaluated off the request path
 from the recorded rows; a breach sets the variant's weight to zero until a person restores it.
 """
 
@@ -15,31 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from prometheus_client import Counter, Gauge, Histogram
-
 from . import guardrails
 from .assign import assign
 from .config import Experiment, ExperimentConfigError, ExperimentsFile, load
+from .metrics import ExperimentMetrics
 from .report import build_report, variant_figures
 from .store import Record, RecordStore
 
 log = logging.getLogger(__name__)
-
-EXPERIMENT_REQUESTS = Counter(
-    "zoo_experiment_requests_total", "Experiment requests by variant and status code", ["experiment", "variant", "code"]
-)
-EXPERIMENT_DURATION = Histogram(
-    "zoo_experiment_request_duration_seconds", "Latency of experiment requests by variant", ["experiment", "variant"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
-SHADOW_AGREEMENT = Counter(
-    "zoo_experiment_shadow_agreement_total", "Shadow answers by whether their top-1 agrees with the primary",
-    ["experiment", "model", "agrees"],
-)
-GUARDRAIL_TRIPS = Counter(
-    "zoo_experiment_guardrail_trips_total", "Variants stopped by a guardrail", ["experiment", "variant", "guardrail"]
-)
-VARIANT_WEIGHT = Gauge("zoo_experiment_variant_weight", "Current traffic weight of a variant", ["experiment", "variant"])
 
 
 @dataclass
@@ -56,8 +39,10 @@ class ExperimentState:
 
 
 class ExperimentRouter:
-    def __init__(self, path: Path | None, models: Iterable[str], store: RecordStore, seed: int | None = None):
+    def __init__(self, path: Path | None, models: Iterable[str], store: RecordStore, seed: int | None = None,
+                 metrics: ExperimentMetrics | None = None):
         self.path = path
+        self.metrics = metrics or ExperimentMetrics()
         self.models = set(models)
         self.store = store
         self.config = ExperimentsFile()
@@ -128,10 +113,10 @@ class ExperimentRouter:
     def record(self, record: Record, primary_top1: int | None = None) -> None:
         """Counts the answer in the metrics and queues it for the store (off the request path)."""
         if record.kind == "primary":
-            EXPERIMENT_REQUESTS.labels(record.experiment, record.variant, str(record.status)).inc()
-            EXPERIMENT_DURATION.labels(record.experiment, record.variant).observe(record.latency_ms / 1000)
+            self.metrics.requests.labels(record.experiment, record.variant, str(record.status)).inc()
+            self.metrics.duration.labels(record.experiment, record.variant).observe(record.latency_ms / 1000)
         elif record.agrees is not None:
-            SHADOW_AGREEMENT.labels(record.experiment, record.model, str(record.agrees).lower()).inc()
+            self.metrics.shadow_agreement.labels(record.experiment, record.model, str(record.agrees).lower()).inc()
         self.store.add(record)
 
     # --- guardrails ---
@@ -141,7 +126,7 @@ class ExperimentRouter:
         state.variants[variant] = VariantState(stopped_reason=reason, stopped_at=time.time())
         state.events.append({"time": time.time(), "event": "stopped", "variant": variant, "guardrail": guardrail,
                              "reason": reason})
-        GUARDRAIL_TRIPS.labels(experiment, variant, guardrail).inc()
+        self.metrics.guardrail_trips.labels(experiment, variant, guardrail).inc()
         log.warning("experiment %s: variant %s stopped by guardrail %s: %s", experiment, variant, guardrail, reason)
         self._export_weights()
 
@@ -191,4 +176,4 @@ class ExperimentRouter:
     def _export_weights(self) -> None:
         for experiment in self.config.experiments:
             for variant, weight in self.weights(experiment).items():
-                VARIANT_WEIGHT.labels(experiment.name, variant).set(weight)
+                self.metrics.variant_weight.labels(experiment.name, variant).set(weight)

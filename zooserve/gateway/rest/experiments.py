@@ -1,7 +1,7 @@
 """The REST routes of the A/B experiments: feedback, the running experiments, reports, restoring a variant.
 
 Predictions on an experiment go through POST /predict/{experiment} like any model (rest/app.py); these
-routes read and steer what the experiment router and its record store hold (zooserve/gateway/experiments/).
+routes read and steer what the experiments layer holds (zooserve/gateway/experiments/layer.py).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from ..core import Gateway
 from ..experiments import page
+from ..experiments.layer import Experiments
 from .schemas import ErrorResponse
 
 
@@ -30,28 +30,28 @@ class FeedbackResponse(BaseModel):
     label: str
 
 
-def install_experiment_routes(app: FastAPI, gateway: Gateway) -> None:
+def install_experiment_routes(app: FastAPI, experiments: Experiments) -> None:
     @app.post("/feedback", status_code=201, response_model=FeedbackResponse, tags=["experiments"],
               responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
               summary="Record the true label of an experiment request")
     async def feedback(body: FeedbackRequest) -> FeedbackResponse:
-        return FeedbackResponse.model_validate(await gateway.feedback(body.request_id, body.label))
+        return FeedbackResponse.model_validate(await experiments.feedback(body.request_id, body.label))
 
     @app.get("/experiments", tags=["experiments"],
              summary="The running experiments: current weights, stopped variants, the file's last error")
     async def list_experiments() -> dict[str, Any]:
-        return gateway.describe_experiments()
+        return experiments.describe_all()
 
     @app.get("/experiments/{name}", tags=["experiments"], responses={404: {"model": ErrorResponse}},
              summary="One running experiment")
     async def get_experiment(name: str) -> dict[str, Any]:
-        return gateway.describe_experiment(name)
+        return experiments.describe(name)
 
     @app.get("/experiments/{name}/report", tags=["experiments"], responses={404: {"model": ErrorResponse}},
              summary="Per-variant figures and each variant against the control (JSON, or HTML with a chart)")
     async def report(request: Request, name: str,
                      format: Literal["json", "html"] | None = Query(default=None)) -> Any:  # noqa: A002
-        data = await gateway.report(name)
+        data = await experiments.report(name)
         wants_html = format == "html" or (format is None and "text/html" in request.headers.get("accept", ""))
         return HTMLResponse(page.render(data)) if wants_html else JSONResponse(data)
 
@@ -59,4 +59,4 @@ def install_experiment_routes(app: FastAPI, gateway: Gateway) -> None:
               responses={404: {"model": ErrorResponse}},
               summary="Give a variant stopped by a guardrail its configured traffic again")
     async def restore(name: str, variant: str) -> dict[str, Any]:
-        return gateway.restore(name, variant)
+        return experiments.restore(name, variant)
