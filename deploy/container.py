@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WORKDIR = "/var/lib/zooserve/torchserve"
 PROXY_TEMPLATE = Path(__file__).resolve().parent / "keyproxy" / "nginx.conf.template"
+# TorchServe's logs to stdout (`docker logs`, `kubectl logs`) instead of files in its working directory
+LOG_CONFIG = Path(__file__).resolve().parent / "torchserve" / "log4j2.xml"
 ROUTE_PREFIX = "ZOO_ROUTES__"  # the gateway's routing table, one variable per model (pydantic-settings style)
 # The variables of the container roles (this file and entrypoint.sh), beside the gateway's ZOO_* settings:
 CONTAINER_VARIABLES = (
@@ -41,6 +43,7 @@ CONTAINER_VARIABLES = (
     "ZOO_TS_PRELOAD",             # torchserve: "false" to start empty (the gateway loads on first use)
     "ZOO_TS_CONFIG",              # torchserve: the config file (default: zooserve/configs/torchserve.properties)
     "ZOO_TS_WORKDIR",             # torchserve, keyproxy: TorchServe's working directory (its key file)
+    "ZOO_TS_LOG_CONFIG",          # torchserve: TorchServe's log4j2 config (default: deploy/torchserve/log4j2.xml)
     "ZOO_MODEL_STORE",            # torchserve: the archives (default: the repo's model_store/)
     "ZOO_PROXY_DIR",              # keyproxy: where nginx's config and temporary files go
     "ZOO_PROXY_INFERENCE_PORT",   # keyproxy: 9080
@@ -54,7 +57,7 @@ def env_path(name: str, default: str | Path) -> Path:
 
 
 def workdir() -> Path:
-    """TorchServe's working directory: its key_file.json, logs and temp files (a volume shared in the pod)."""
+    """TorchServe's working directory: its key_file.json, config and pid file (a volume shared in the pod)."""
     return env_path("ZOO_TS_WORKDIR", DEFAULT_WORKDIR)
 
 
@@ -178,8 +181,7 @@ def read_keys(directory: Path) -> dict[str, str] | None:
 
 def run_torchserve() -> None:
     directory = workdir()
-    for sub in ("logs", "tmp"):
-        (directory / sub).mkdir(parents=True, exist_ok=True)
+    (directory / "tmp").mkdir(parents=True, exist_ok=True)
     # a restarted container must not leave the old keys (or pid file) for the gateway or the proxy to read
     (directory / "key_file.json").unlink(missing_ok=True)
     (directory / "tmp" / ".model_server.pid").unlink(missing_ok=True)
@@ -189,14 +191,12 @@ def run_torchserve() -> None:
     print(f"TorchServe in {directory} with {config}; loading at start: {', '.join(models or []) or 'nothing'}",
           flush=True)
     env |= {
-        "LOG_LOCATION": str(directory / "logs"),
-        "METRICS_LOCATION": str(directory / "logs"),
         "TMPDIR": str(directory / "tmp"),  # TorchServe's pid file; Java unpacks archives in /tmp (java.io.tmpdir)
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
     }
     os.chdir(directory)  # TorchServe writes key_file.json into its working directory
     command = ["torchserve", "--start", "--foreground", "--ncs", "--ts-config", str(config),
-               "--model-store", str(model_store())]
+               "--model-store", str(model_store()), "--log-config", str(env_path("ZOO_TS_LOG_CONFIG", LOG_CONFIG))]
     os.execvpe(command[0], command, env)
 
 

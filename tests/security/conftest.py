@@ -140,5 +140,5 @@ def composes() -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def overlays() -> dict[str, list[dict]]:
-    """The Kubernetes overlays' objects (`kubectl kustomize` where installed, else tests/deploy/kustomize.py)."""
+    """The Kubernetes overlays' objects, as `kubectl kustomize` builds them."""
     return {name: build(K8S / "overlays" / name) for name in OVERLAYS}

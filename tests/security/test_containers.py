@@ -66,7 +66,7 @@ def test_kubernetes_pods_run_unprivileged(overlays, overlay):
             assert own.get("capabilities", {}).get("drop") == ["ALL"], where
             assert not own.get("capabilities", {}).get("add"), where
             assert not [p for p in box.get("ports", []) if "hostPort" in p], where
-    assert found >= 5, "the gateway, three model groups and PostgreSQL"
+    assert found >= 6, "the gateway, four model groups and PostgreSQL"
 
 
 @pytest.mark.parametrize("variant", ["gpu", "cpu"])
