@@ -9,8 +9,8 @@
 # and started for real by tests/deploy (`make test`).
 #
 # GPU: torch's Linux wheels bring their own CUDA libraries (the nvidia-* wheels), and the NVIDIA container
-# toolkit mounts the host's driver, so the GPU variant needs no CUDA base image: it keeps those wheels, the CPU
-# variant drops them. Python packages come from pip's indexes, or only from ./wheelhouse with
+# toolkit mounts the host's driver, so the GPU variant needs no CUDA base image. Python packages come from
+# pip's indexes, or only from ./wheelhouse with
 # --build-arg PIP_NO_INDEX=1 (`make wheelhouse` fills it from pip's local sources; the tests build that way).
 # Only the classic builder is assumed (no `# syntax=` line, no RUN --mount): every stage before the target is
 # built, so the gateway's stages come first and a gateway build never installs torch.
@@ -81,14 +81,21 @@ ENTRYPOINT ["/app/deploy/entrypoint.sh"]
 # ---------------------------------------------------------------------------------------------------------
 # TorchServe's virtualenv: the gateway's plus torch and the rest of requirements.txt
 FROM deps-gateway AS deps-torchserve
-# cpu or gpu: the CPU variant drops the CUDA libraries torch's wheels bring (torch loads them only on a GPU)
+# (build arguments do not pass from one stage to the next)
+ARG PIP_NO_INDEX
+ARG PIP_EXTRA_INDEX_URL
+# cpu or gpu. gpu: torch's CUDA build, as PyPI has it (checked). cpu: torch's CPU build from PyTorch's own index
+# (the same pins resolve to 2.14.1+cpu, without the CUDA libraries), unless PIP_NO_INDEX or another
+# PIP_EXTRA_INDEX_URL is given: our build machines reach no such index and install the wheelhouse's CUDA
+# build, which runs on a CPU as well.
 ARG VARIANT=cpu
 COPY requirements.txt ./
-RUN pip install -r requirements.txt \
-    && if [ "${VARIANT}" = cpu ]; then \
-         pip list --format=freeze | grep -Ei '^(nvidia-|cuda-|triton==)' | cut -d= -f1 | xargs -r pip uninstall -y -q; \
-       fi \
-    && python -c "import torch, torchvision; print('torch', torch.__version__, 'CUDA build', torch.version.cuda)"
+RUN if [ "${VARIANT}" = cpu ]; then \
+      export PIP_EXTRA_INDEX_URL="${PIP_EXTRA_INDEX_URL:-https://download.pytorch.org/whl/cpu}"; \
+    fi \
+    && pip install -r requirements.txt \
+    && python -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)" \
+    && if [ "${VARIANT}" = gpu ]; then python -c "import sys, torch; sys.exit(torch.version.cuda is None)"; fi
 
 FROM deps-torchserve AS app-torchserve
 COPY pyproject.toml setup.py README.md requirements.txt requirements-gateway.txt requirements-dev.txt ./

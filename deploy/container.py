@@ -263,8 +263,14 @@ def http_status(url: str, token: str | None = None, timeout: float = 3.0) -> tup
         return 0, str(error).encode()
 
 
+# TorchServe's /ping answers 500 while any one model's worker is (re)starting: the frontend is alive and
+# serves the other models, and TorchServe restarts the worker itself (the gateway answers 503 for that model)
+ALIVE = (200, 500)
+
+
 def check_torchserve(ready: bool) -> str | None:
-    """None when healthy, else why not. Ready: also every model of the group has a READY worker."""
+    """None when healthy, else why not. Healthy: the frontend answers /ping. Ready (the startup check): also
+    every model of the group has a READY worker."""
     directory = workdir()
     keys, config = read_keys(directory), directory / "config.properties"
     if keys is None or not config.exists():
@@ -273,7 +279,7 @@ def check_torchserve(ready: bool) -> str | None:
     props = read_properties(config)
     host, port = address(props.get("inference_address", "http://127.0.0.1:8080"))
     status, body = http_status(f"http://{host}:{port}/ping", keys["inference"])
-    if status != 200:
+    if status not in ALIVE:
         return f"/ping answered {status}: {body[:200]!r}"
     if not ready:
         return None
@@ -296,7 +302,7 @@ def check(role: str, ready: bool) -> str | None:
     if role == "keyproxy":  # through the proxy without a token: fails while its tokens are stale
         port = os.environ.get("ZOO_PROXY_INFERENCE_PORT", "9080")
         status, body = http_status(f"http://127.0.0.1:{port}/ping")
-        return None if status == 200 else f"proxy /ping answered {status}: {body[:200]!r}"
+        return None if status in ALIVE else f"proxy /ping answered {status}: {body[:200]!r}"
     return f"unknown role {role!r}"
 
 

@@ -20,7 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
 # the tags of `make images` (Makefile); ZOO_TEST_GATEWAY_IMAGE runs another image in the gateway's place
-GATEWAY_IMAGE = os.environ.get("ZOO_TEST_GATEWAY_IMAGE") or f"zooserve-gateway:{VERSION}"
+SLIM_GATEWAY_IMAGE = f"zooserve-gateway:{VERSION}"
+GATEWAY_IMAGE = os.environ.get("ZOO_TEST_GATEWAY_IMAGE") or SLIM_GATEWAY_IMAGE
 TORCHSERVE_IMAGE = f"zooserve-torchserve:{VERSION}-cpu"
 # stand-ins for the third-party images of docker-compose.yml, built from Debian packages (tests/deploy/images)
 STAND_INS = {"POSTGRES_IMAGE": "zooserve-local/postgres:15", "PROMETHEUS_IMAGE": "zooserve-local/prometheus:debian",

@@ -1,6 +1,6 @@
-"""Dockerfile, .dockerignore and the entry point: hadolint finds nothing unexplained, and the image is built
-from the same files the tests run with (requirements.txt, scripts/system-deps.sh). No Docker engine here, so
-no build: docs/deploy.md says so."""
+"""Dockerfile, .dockerignore and the entry point: hadolint finds nothing unexplained, and the images are built
+from the same files the tests run with (requirements*.txt, scripts/system-deps.sh). The images themselves
+are built by `make images` and started by test_images.py and test_compose_stack.py."""
 
 from __future__ import annotations
 
@@ -42,15 +42,28 @@ def test_every_hadolint_exception_says_why():
                 assert rule.strip() in explanation, f"line {number + 1}: say why {rule} is ignored"
 
 
-def test_two_variants_multi_stage():
-    steps = instructions()
-    froms = [rest for keyword, rest in steps if keyword == "FROM"]
-    assert len(froms) >= 5
-    assert "ARG VARIANT=gpu" in DOCKERFILE.read_text()
-    assert re.search(r"^ARG CUDA_IMAGE=nvidia/cuda:[\w.-]+-runtime-", DOCKERFILE.read_text(), re.MULTILINE)
+def stages() -> dict[str, str]:
+    """stage name -> what it is FROM, in the file's order."""
+    return {rest.split(" AS ")[1]: rest.split(" AS ")[0] for keyword, rest in instructions() if keyword == "FROM"}
+
+
+def test_two_targets_and_the_gateway_first():
+    """The classic builder builds every stage before its target: the gateway's must all come before torch's."""
+    names = list(stages())
+    assert names.index("gateway") < names.index("deps-torchserve") < names.index("torchserve") == len(names) - 1
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11[\w.-]*-slim", DOCKERFILE.read_text(), re.MULTILINE)
-    assert "${CUDA_IMAGE} AS runtime-gpu" in froms and "python AS runtime-cpu" in froms
-    assert "runtime-${VARIANT} AS runtime" in froms
+    assert stages()["python"] == "${PYTHON_IMAGE}" and "ARG VARIANT=cpu" in DOCKERFILE.read_text()
+    steps = instructions()
+    first_torch_stage = steps.index(("FROM", "deps-gateway AS deps-torchserve"))
+    gateway_runs = " ".join(rest for keyword, rest in steps[:first_torch_stage] if keyword in ("RUN", "COPY"))
+    assert "pip install -r requirements-gateway.txt" in gateway_runs
+    assert "pip install -r requirements.txt" not in gateway_runs
+
+
+def test_gateway_requirements_are_part_of_the_one_pinned_list():
+    assert "-r requirements-gateway.txt" in (ROOT / "requirements.txt").read_text().splitlines()
+    gateway = (ROOT / "requirements-gateway.txt").read_text()
+    assert not re.search(r"^(torch|torchvision|timm|torchserve)==", gateway, re.MULTILINE)
 
 
 def test_installs_from_the_files_the_tests_use():
@@ -64,18 +77,18 @@ def test_installs_from_the_files_the_tests_use():
 
 
 def test_runs_unprivileged_with_a_healthcheck_and_an_init():
-    steps = dict(instructions()[::-1])  # the last of each instruction
+    steps = dict(instructions())  # the last of each instruction: the torchserve stage
     user = steps["USER"].split(":")[0]
     assert user in ("${UID}", "10001") and "ARG UID=10001" in DOCKERFILE.read_text()
     assert "deploy/container.py" in steps["HEALTHCHECK"] and "health" in steps["HEALTHCHECK"]
     assert steps["ENTRYPOINT"].startswith('["tini", "-g", "--", "/app/deploy/entrypoint.sh"')
-    assert steps["EXPOSE"].split() == ["8000", "50051"]
+    assert steps["EXPOSE"].split() == ["8082"]  # TorchServe's metrics; its APIs stay on loopback
 
 
 def test_build_context_has_what_the_dockerfile_copies():
     ignored = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
                if p.strip() and not p.startswith("#")]
-    for must in (".git", ".venv", "model_store", "tests"):
+    for must in (".git", ".venv", "model_store", "tests", "wheelhouse/locust"):
         assert must in ignored
     for keyword, rest in instructions():
         if keyword != "COPY" or rest.startswith("--from"):
