@@ -12,8 +12,9 @@
 # toolkit mounts the host's driver, so the GPU variant needs no CUDA base image. Python packages come from
 # pip's indexes, or only from ./wheelhouse with
 # --build-arg PIP_NO_INDEX=1 (`make wheelhouse` fills it from pip's local sources; the tests build that way).
-# Only the classic builder is assumed (no `# syntax=` line, no RUN --mount): every stage before the target is
-# built, so the gateway's stages come first and a gateway build never installs torch.
+# Only the classic builder is assumed (no `# syntax=` line, no RUN --mount): it builds every stage before the
+# target, so a gateway build also installs torch in its build stages (the catalog snapshot the gateway reads is
+# made with torch); none of it reaches the gateway image.
 
 # the public image users pull; the tests pass a Debian 12 one made with debootstrap (scripts/base-image.sh)
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
@@ -61,24 +62,6 @@ RUN pip install --no-deps --no-build-isolation -e . \
     && python -m compileall -q zooserve
 
 # ---------------------------------------------------------------------------------------------------------
-FROM python AS gateway
-ARG UID
-COPY --from=app-gateway /opt/venv /opt/venv
-COPY --from=app-gateway /app /app
-COPY deploy/entrypoint.sh deploy/container.py /app/deploy/
-# the record store's SQLite file when no database URL is given (a volume where it matters)
-RUN mkdir -p /app/logs && chown zoo:zoo /app/logs
-ENV ZOO_ROLE=gateway \
-    ZOO_HOST=0.0.0.0
-WORKDIR /app
-USER ${UID}:${UID}
-EXPOSE 8000 50051
-HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "/app/deploy/container.py", "health"]
-# the gateway is PID 1 and handles SIGTERM itself: it refuses new requests and drains those in flight
-ENTRYPOINT ["/app/deploy/entrypoint.sh"]
-
-# ---------------------------------------------------------------------------------------------------------
 # TorchServe's virtualenv: the gateway's plus torch and the rest of requirements.txt
 FROM deps-gateway AS deps-torchserve
 # (build arguments do not pass from one stage to the next)
@@ -97,14 +80,34 @@ RUN if [ "${VARIANT}" = cpu ]; then \
     && python -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)" \
     && if [ "${VARIANT}" = gpu ]; then python -c "import sys, torch; sys.exit(torch.version.cuda is None)"; fi
 
+# the project as app-gateway installed it (code, generated gRPC modules, bytecode), installed here too
 FROM deps-torchserve AS app-torchserve
-COPY pyproject.toml setup.py README.md requirements.txt requirements-gateway.txt requirements-dev.txt ./
-COPY proto/ proto/
-COPY zooserve/ zooserve/
+COPY --from=app-gateway /app /app
 RUN pip install --no-deps --no-build-isolation -e . \
-    && python -m compileall -q zooserve \
-    # every registry entry as model_store/<name>.mar (fixed-seed archives are a few KiB each)
-    && python -m zooserve.store build --all --store /app/model_store
+    # every registry entry as model_store/<name>.mar (fixed-seed archives are a few KiB each), and the catalog
+    # snapshot beside them, which the gateway image takes (building it needs torch)
+    && zooserve store build --all --store /app/model_store \
+    && mkdir /opt/catalog && find /app/model_store -maxdepth 1 -name '*.json' -exec cp -t /opt/catalog {} +
+
+# ---------------------------------------------------------------------------------------------------------
+FROM python AS gateway
+ARG UID
+COPY --from=app-gateway /opt/venv /opt/venv
+COPY --from=app-gateway /app /app
+# the store's catalog snapshot (what the gateway knows of each model, written with the archives; no archives)
+COPY --from=app-torchserve /opt/catalog/ /app/model_store/
+COPY deploy/entrypoint.sh deploy/container.py /app/deploy/
+# the record store's SQLite file when no database URL is given (a volume where it matters)
+RUN mkdir -p /app/logs && chown zoo:zoo /app/logs
+ENV ZOO_ROLE=gateway \
+    ZOO_HOST=0.0.0.0
+WORKDIR /app
+USER ${UID}:${UID}
+EXPOSE 8000 50051
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "/app/deploy/container.py", "health"]
+# the gateway is PID 1 and handles SIGTERM itself: it refuses new requests and drains those in flight
+ENTRYPOINT ["/app/deploy/entrypoint.sh"]
 
 # ---------------------------------------------------------------------------------------------------------
 FROM python AS torchserve

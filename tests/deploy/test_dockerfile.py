@@ -47,17 +47,21 @@ def stages() -> dict[str, str]:
     return {rest.split(" AS ")[1]: rest.split(" AS ")[0] for keyword, rest in instructions() if keyword == "FROM"}
 
 
-def test_two_targets_and_the_gateway_first():
-    """The classic builder builds every stage before its target: the gateway's must all come before torch's."""
-    names = list(stages())
-    assert names.index("gateway") < names.index("deps-torchserve") < names.index("torchserve") == len(names) - 1
+def test_two_targets_and_nothing_of_torch_in_the_gateway():
+    """The gateway image takes its virtualenv from app-gateway (requirements-gateway.txt only) and nothing but the
+    catalog snapshot from TorchServe's build stages."""
+    froms = stages()
+    assert list(froms)[-2:] == ["gateway", "torchserve"] and froms["gateway"] == froms["torchserve"] == "python"
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11[\w.-]*-slim", DOCKERFILE.read_text(), re.MULTILINE)
-    assert stages()["python"] == "${PYTHON_IMAGE}" and "ARG VARIANT=cpu" in DOCKERFILE.read_text()
+    assert froms["python"] == "${PYTHON_IMAGE}" and "ARG VARIANT=cpu" in DOCKERFILE.read_text()
     steps = instructions()
-    first_torch_stage = steps.index(("FROM", "deps-gateway AS deps-torchserve"))
-    gateway_runs = " ".join(rest for keyword, rest in steps[:first_torch_stage] if keyword in ("RUN", "COPY"))
-    assert "pip install -r requirements-gateway.txt" in gateway_runs
-    assert "pip install -r requirements.txt" not in gateway_runs
+    gateway = steps[steps.index(("FROM", "python AS gateway")):steps.index(("FROM", "python AS torchserve"))]
+    copied = [rest for keyword, rest in gateway if keyword == "COPY" and rest.startswith("--from")]
+    assert copied == ["--from=app-gateway /opt/venv /opt/venv", "--from=app-gateway /app /app",
+                      "--from=app-torchserve /opt/catalog/ /app/model_store/"]
+    assert froms["app-gateway"] == "deps-gateway" and froms["deps-gateway"] == "python"
+    installs = " ".join(rest for keyword, rest in steps[:steps.index(("FROM", "deps-gateway AS app-gateway"))])
+    assert "pip install -r requirements-gateway.txt" in installs and "requirements.txt" not in installs
 
 
 def test_gateway_requirements_are_part_of_the_one_pinned_list():

@@ -454,6 +454,6 @@ def test_adding_a_group_is_a_few_lines(tmp_path):
 def test_model_store_is_in_the_image_and_documented():
     """The archives reach the pods inside the image (ZOO_MODEL_STORE); docs/deploy.md says how to swap them."""
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "python -m zooserve.store build --all --store /app/model_store" in dockerfile
+    assert "zooserve store build --all --store /app/model_store" in dockerfile
     assert "ZOO_MODEL_STORE=/app/model_store" in dockerfile
     assert "model store" in (ROOT / "docs" / "deploy.md").read_text().lower()
