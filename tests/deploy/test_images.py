@@ -72,6 +72,8 @@ def test_gateway_image_has_no_torch():
     probe = "import importlib.util as u; print(u.find_spec('torch') is None, u.find_spec('PIL') is not None)"
     assert docker("run", "--rm", "--entrypoint", "python", SLIM_GATEWAY_IMAGE, "-c", probe).stdout.split() == [
         "True", "True"]
+    store = docker("run", "--rm", "--entrypoint", "ls", SLIM_GATEWAY_IMAGE, "/app/model_store").stdout.split()
+    assert all(name.endswith(".json") for name in store), store  # the catalog snapshot, no archives
     sizes = {i: int(docker("image", "inspect", "--format", "{{.Size}}", i).stdout)
              for i in (SLIM_GATEWAY_IMAGE, TORCHSERVE_IMAGE)}
     print(f"image sizes: {sizes}")
