@@ -43,8 +43,8 @@ test: venv
 DOCKER ?= $(firstword $(wildcard /usr/bin/docker) docker)
 IMAGE_TAG := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # No image registry is reachable on our build machines: the images build on a Debian 12 base made with
-# debootstrap (scripts/base-image.sh, once) and its Python, and install only from the wheelhouse. Elsewhere:
-# make images PYTHON_IMAGE=python:3.11.11-slim-bookworm
+# debootstrap (scripts/base-image.sh, once) and its Python, and install only from the wheelhouse. Elsewhere,
+# plain `docker build` takes the public base image and PyPI (docs/deploy.md).
 LOCAL_BASE := zooserve-local/bookworm:base
 LOCAL_PYTHON := zooserve-local/python:3.11-slim-bookworm
 PYTHON_IMAGE ?= $(LOCAL_PYTHON)
