@@ -20,6 +20,7 @@ from tests.conftest import free_port, photo
 
 from .conftest import ROOT, docker_compose
 from .docker import GATEWAY_IMAGE, STAND_INS, TORCHSERVE_IMAGE, client, require_images, unique
+from .pod import MODEL, across_a_signal
 
 pytestmark = pytest.mark.e2e
 EXPERIMENT = "digits_resnet20_vs_resnet8"  # deploy/experiments.yaml
@@ -130,3 +131,18 @@ def test_predictions_and_feedback_reach_postgres_and_prometheus(stack):
 def test_locust_serves_its_ui_with_the_gateway_as_host(stack):
     page = httpx.get(stack.url("LOCUST_PORT"), trust_env=False, timeout=30)
     assert page.status_code == 200 and "http://api:8000" in page.text
+
+
+def test_stopping_the_stack_drains_the_requests_in_flight(stack):
+    """`docker compose stop` sends SIGTERM in reverse dependency order: the gateway drains what is in flight (through
+    a TorchServe still running), then TorchServe stops. TorchServe alone does not drain (docs/deploy.md), so the
+    order is what keeps every request. Last in this module: the stack is stopped."""
+    with httpx.Client(base_url=stack.url("GATEWAY_PORT"), timeout=180, trust_env=False) as http:
+        predict_once_loaded(http, MODEL)
+    stopped = []
+    in_flight, statuses, _ = across_a_signal(stack.url("GATEWAY_PORT"),
+                                             lambda: stopped.append(stack.compose("stop", "--timeout", "60")))
+    assert stopped[0].returncode == 0, stopped[0].stderr
+    assert in_flight >= len(statuses) // 2, f"only {in_flight} requests were in flight at the stop"
+    assert statuses == [200] * len(statuses), "a request in flight was lost"
+    print(f"compose stop: {in_flight} of {len(statuses)} requests in flight, all answered 200")

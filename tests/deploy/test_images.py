@@ -6,65 +6,20 @@ the gateway's requests in flight; TorchServe logs to stdout; the entry point ref
 
 from __future__ import annotations
 
-import json
-import time
-from concurrent.futures import ThreadPoolExecutor
-
-import httpx
 import pytest
 
-from tests.conftest import photo
-
-from .docker import GATEWAY_IMAGE, SLIM_GATEWAY_IMAGE, TORCHSERVE_IMAGE, docker, inspect, published_port, remove
-from .docker import require_images, unique, wait_healthy
+from .docker import GATEWAY_IMAGE, SLIM_GATEWAY_IMAGE, TORCHSERVE_IMAGE, docker, inspect, require_images
+from .pod import LOCKED_DOWN, MODEL, WORKDIR, across_a_signal, gateway_url, predict, running_pod
 
 pytestmark = pytest.mark.e2e
-LOCKED_DOWN = ("--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true")
-MODEL = "resnet18"
 IN_FLIGHT = 12  # requests in flight when the gateway gets SIGTERM
-WORKDIR = "/var/lib/zooserve/torchserve"  # TorchServe's working directory in the image (ZOO_TS_WORKDIR)
 
 
 @pytest.fixture(scope="module")
 def stack():
-    """network, torchserve (+ keyproxy in its network namespace), gateway; their names."""
     require_images(GATEWAY_IMAGE, TORCHSERVE_IMAGE)
-    names = {k: unique(f"zooserve-test-{k}") for k in ("network", "state", "torchserve", "keyproxy", "gateway")}
-    try:
-        docker("network", "create", names["network"])
-        docker("volume", "create", names["state"])
-        state = f"{names['state']}:{WORKDIR}"
-        # the pod's group "test" loads resnet18 at start (the routing table, as a Kubernetes group reads it)
-        docker("run", "-d", "--name", names["torchserve"], *LOCKED_DOWN, "--tmpfs", "/tmp:size=1g",
-               "--network", names["network"], "--network-alias", "torchserve", "-v", state,
-               "-e", "ZOO_GROUP=test", "-e", "ZOO_DEFAULT_BACKEND=none", "-e", f"ZOO_ROUTES__{MODEL}=test",
-               TORCHSERVE_IMAGE)
-        docker("run", "-d", "--name", names["keyproxy"], *LOCKED_DOWN, "--tmpfs", "/tmp:size=64m",
-               "--network", f"container:{names['torchserve']}", "-v", f"{state}:ro", "-e", "ZOO_ROLE=keyproxy",
-               TORCHSERVE_IMAGE)
-        backend = {"inference_url": "http://torchserve:9080", "management_url": "http://torchserve:9081",
-                   "grpc_address": "torchserve:9070", "key_dir": None}
-        docker("run", "-d", "--name", names["gateway"], *LOCKED_DOWN, "--tmpfs", "/tmp:size=64m",
-               "--network", names["network"], "-p", "127.0.0.1::8000", "-e", "ZOO_ROLE=gateway",
-               "-e", f"ZOO_BACKENDS__LOCAL={json.dumps(backend)}", "-e", "ZOO_SHUTDOWN_GRACE_S=30",
-               "--stop-timeout", "40", GATEWAY_IMAGE)
-        for name in ("torchserve", "keyproxy", "gateway"):
-            wait_healthy(names[name])
+    with running_pod(TORCHSERVE_IMAGE, GATEWAY_IMAGE) as names:
         yield names
-    finally:
-        remove(names["gateway"], names["keyproxy"], names["torchserve"])
-        docker("volume", "rm", "-f", names["state"], check=False)
-        docker("network", "rm", names["network"], check=False)
-
-
-def gateway_url(stack) -> str:
-    host, port = published_port(stack["gateway"], 8000)
-    return f"http://{host}:{port}"
-
-
-def predict(url: str, timeout: float = 120) -> httpx.Response:
-    return httpx.post(f"{url}/predict/{MODEL}", content=photo("chelsea.jpg"),
-                      headers={"Content-Type": "image/jpeg"}, timeout=timeout, trust_env=False)
 
 
 def test_gateway_image_has_no_torch():
@@ -117,22 +72,11 @@ def test_sigterm_drains_the_requests_in_flight(stack):
     """SIGTERM while requests are in flight: every one of them is answered 200 before the gateway exits."""
     url = gateway_url(stack)
     assert predict(url).status_code == 200  # loaded and warm
-
-    def one() -> tuple[float, float, int]:
-        started = time.monotonic()
-        status = predict(url).status_code
-        return started, time.monotonic(), status
-
-    with ThreadPoolExecutor(IN_FLIGHT) as pool:
-        futures = [pool.submit(one) for _ in range(IN_FLIGHT)]
-        time.sleep(0.3)  # all sent; the model answers a few at a time, so most are still waiting
-        signal_at = time.monotonic()
-        docker("kill", "--signal", "TERM", stack["gateway"])
-        results = [f.result() for f in futures]
-    in_flight = [r for r in results if r[0] < signal_at < r[1]]
-    assert len(in_flight) >= IN_FLIGHT // 2, f"only {len(in_flight)} requests were in flight at SIGTERM"
-    assert [r[2] for r in results] == [200] * IN_FLIGHT, "a request in flight was lost"
+    in_flight, statuses, last = across_a_signal(url, lambda: docker("kill", "--signal", "TERM", stack["gateway"]),
+                                                IN_FLIGHT)
+    assert in_flight >= IN_FLIGHT // 2, f"only {in_flight} requests were in flight at SIGTERM"
+    assert statuses == [200] * IN_FLIGHT, "a request in flight was lost"
     docker("wait", stack["gateway"], timeout=60)
     assert inspect(stack["gateway"])["State"]["ExitCode"] == 0
-    print(f"drain: {len(in_flight)} of {IN_FLIGHT} requests in flight at SIGTERM, all answered 200; the last "
-          f"{max(r[1] for r in results) - signal_at:.2f} s after the signal")
+    print(f"drain: {in_flight} of {IN_FLIGHT} requests in flight at SIGTERM, all answered 200; the last "
+          f"{last:.2f} s after the signal")
