@@ -154,6 +154,10 @@ def test_pods_get_time_to_drain(overlays, overlay):
         for box in pod["containers"]:
             (sleep, seconds) = box["lifecycle"]["preStop"]["exec"]["command"]
             assert sleep == "sleep" and 5 <= int(seconds) < grace, workload["metadata"]["name"]
+        if component(workload) == "torchserve":  # it does not drain: nothing may be in flight at the signal
+            settings = pytest.importorskip("zooserve.gateway.settings")
+            timeout = settings.Settings.model_fields["request_timeout_s"].default
+            assert int(box["lifecycle"]["preStop"]["exec"]["command"][1]) >= timeout, workload["metadata"]["name"]
         if component(workload) == "gateway":
             env = {e["name"]: e.get("value") for e in pod["containers"][0].get("env", [])}
             drain = float(env.get("ZOO_SHUTDOWN_GRACE_S", 30))  # the gateway's settings.shutdown_grace_s
