@@ -263,8 +263,9 @@ def http_status(url: str, token: str | None = None, timeout: float = 3.0) -> tup
         return 0, str(error).encode()
 
 
-# TorchServe's /ping answers 500 while any one model's worker is (re)starting: the frontend is alive and
-# serves the other models, and TorchServe restarts the worker itself (the gateway answers 503 for that model)
+# TorchServe's /ping answers 500 once any one model's worker has kept failing for its maxRetryTimeoutInSec: the
+# frontend is alive and serves the other models, and it keeps restarting that worker (the gateway answers 503
+# for that model alone), so a probe that restarted or unreadied the container would take every model down
 ALIVE = (200, 500)
 
 
