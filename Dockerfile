@@ -30,6 +30,8 @@ RUN groupadd --system --gid "${UID}" zoo \
        --shell /usr/sbin/nologin zoo
 ENV PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     # the root filesystem is read-only where it runs: anything that writes to $HOME or a cache goes to /tmp
@@ -39,9 +41,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 # ---------------------------------------------------------------------------------------------------------
 # the gateway's virtualenv (no torch)
 FROM python AS deps-gateway
-ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_FIND_LINKS=/wheelhouse
+ENV PIP_FIND_LINKS=/wheelhouse
 # 1: install from the wheelhouse only; an extra index, e.g. https://download.pytorch.org/whl/cpu for torch's
 # CPU wheels. Unset unless given (pip reads both variables itself).
 ARG PIP_NO_INDEX
@@ -119,8 +119,11 @@ COPY scripts/system-deps.sh /usr/local/bin/system-deps.sh
 RUN mkdir -p /usr/share/man/man1 \
     && system-deps.sh nginx tini \
     && rm -rf /var/lib/apt/lists/*
-COPY --from=app-torchserve /opt/venv /opt/venv
+# the dependencies (several GB, and unchanged by a change to zooserve: that layer stays cached), then the
+# project, installed on them as in app-torchserve
+COPY --from=deps-torchserve /opt/venv /opt/venv
 COPY --from=app-torchserve /app /app
+RUN pip install --no-deps --no-build-isolation -e /app
 COPY deploy/entrypoint.sh deploy/container.py /app/deploy/
 COPY deploy/keyproxy/ /app/deploy/keyproxy/
 COPY deploy/torchserve/ /app/deploy/torchserve/
