@@ -19,13 +19,17 @@ import os
 import time
 from pathlib import Path
 
-import grpc
-import grpc.experimental.gevent as grpc_gevent
 from locust import FastHttpUser, User, events, task
 from urllib3 import encode_multipart_formdata
 
-# locust users are gevent greenlets: without this, a blocking gRPC call stalls every user of the process
-grpc_gevent.init_gevent()
+try:  # the official locust image (docker-compose.yml) has no grpcio: there only the HTTP users can run
+    import grpc
+    import grpc.experimental.gevent as grpc_gevent
+except ImportError:
+    grpc = None
+else:
+    # locust users are gevent greenlets: without this, a blocking gRPC call stalls every user of the process
+    grpc_gevent.init_gevent()
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = ROOT / "tests" / "data" / "chelsea.jpg"
@@ -111,6 +115,8 @@ class TorchServeUser(_Zoo, FastHttpUser):
 class GrpcUser(_Zoo, User):
     def on_start(self) -> None:
         super().on_start()
+        if grpc is None:
+            raise RuntimeError("GrpcUser needs grpcio and zooserve installed (pip install -e .)")
         from zooserve._proto import zooserve_pb2 as messages
         from zooserve._proto import zooserve_pb2_grpc as services
 
