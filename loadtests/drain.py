@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from tests.deploy.docker import GATEWAY_IMAGE, TORCHSERVE_IMAGE, docker, require_images
-from tests.deploy.pod import across_a_signal, gateway_url, predict, running_pod
+from .docker import GATEWAY_IMAGE, TORCHSERVE_IMAGE, docker, require_images
+from .pod import across_a_signal, gateway_url, predict, running_pod
 
 
 def main(argv: list[str] | None = None) -> int:

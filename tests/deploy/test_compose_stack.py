@@ -16,11 +16,11 @@ import time
 import httpx
 import pytest
 
+from loadtests.docker import GATEWAY_IMAGE, STAND_INS, TORCHSERVE_IMAGE, client, require_images, unique
+from loadtests.pod import MODEL, across_a_signal
 from tests.conftest import free_port, photo
 
 from .conftest import ROOT, docker_compose
-from .docker import GATEWAY_IMAGE, STAND_INS, TORCHSERVE_IMAGE, client, require_images, unique
-from .pod import MODEL, across_a_signal
 
 pytestmark = pytest.mark.e2e
 EXPERIMENT = "digits_resnet20_vs_resnet8"  # deploy/experiments.yaml

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from .docker import GATEWAY_IMAGE, SLIM_GATEWAY_IMAGE, TORCHSERVE_IMAGE, docker, inspect, require_images
-from .pod import LOCKED_DOWN, MODEL, WORKDIR, across_a_signal, gateway_url, predict, running_pod
+from loadtests.docker import GATEWAY_IMAGE, SLIM_GATEWAY_IMAGE, TORCHSERVE_IMAGE, docker, inspect, require_images
+from loadtests.pod import LOCKED_DOWN, MODEL, WORKDIR, across_a_signal, gateway_url, predict, running_pod
 
 pytestmark = pytest.mark.e2e
 IN_FLIGHT = 12  # requests in flight when the gateway gets SIGTERM

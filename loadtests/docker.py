@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 VERSION = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
 # the tags of `make images` (Makefile); ZOO_TEST_GATEWAY_IMAGE runs another image in the gateway's place
 SLIM_GATEWAY_IMAGE = f"zooserve-gateway:{VERSION}"

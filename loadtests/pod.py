@@ -16,9 +16,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from tests.conftest import photo
-
-from .docker import docker, published_port, remove, unique, wait_healthy
+from .docker import ROOT, docker, published_port, remove, unique, wait_healthy
 
 LOCKED_DOWN = ("--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true")
 WORKDIR = "/var/lib/zooserve/torchserve"  # TorchServe's working directory in the image (ZOO_TS_WORKDIR)
@@ -62,7 +60,7 @@ def gateway_url(names: dict[str, str]) -> str:
 
 
 def predict(url: str, timeout: float = 120) -> httpx.Response:
-    return httpx.post(f"{url}/predict/{MODEL}", content=photo("chelsea.jpg"),
+    return httpx.post(f"{url}/predict/{MODEL}", content=(ROOT / "tests" / "data" / "chelsea.jpg").read_bytes(),
                       headers={"Content-Type": "image/jpeg"}, timeout=timeout, trust_env=False)
 
 
