@@ -156,13 +156,13 @@ class ExperimentRouter:
         """Checks every running variant against its control; stops the ones that breach a limit."""
         breaches = []
         for experiment in self.config.experiments:
-            rows = await self.store.records(experiment.name)
-            control = variant_figures(experiment, rows, experiment.control)
+            totals = await self.store.aggregates(experiment.name)
+            control = variant_figures(experiment, totals, experiment.control)
             for variant in experiment.variants:
                 stopped = self.states[experiment.name].variants.get(variant.name)
                 if variant.name == experiment.control or (stopped and stopped.stopped_reason):
                     continue
-                breach = guardrails.check(experiment, variant_figures(experiment, rows, variant.name), control)
+                breach = guardrails.check(experiment, variant_figures(experiment, totals, variant.name), control)
                 if breach:
                     self.stop(experiment.name, variant.name, breach.detail, breach.guardrail)
                     breaches.append(breach)
@@ -179,14 +179,14 @@ class ExperimentRouter:
 
     async def report(self, name: str) -> dict:
         experiment = self.config.by_name()[name]
-        rows = await self.store.records(name)
+        totals = await self.store.aggregates(name)
         state = self.states[name]
         public_state = {
             "weights": self.weights(experiment),
             "stopped": {v: s.stopped_reason for v, s in state.variants.items() if s.stopped_reason},
             "events": list(state.events),
         }
-        return build_report(experiment, rows, public_state)
+        return build_report(experiment, totals, public_state)
 
     def _export_weights(self) -> None:
         for experiment in self.config.experiments:

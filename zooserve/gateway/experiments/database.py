@@ -1,0 +1,126 @@
+"""The experiment database: SQLite for one gateway process, PostgreSQL for several (``ZOO_DATABASE_URL``).
+
+One connection, used from worker threads one call at a time. The statements are written once, with ``?``
+placeholders, in the SQL both databases accept (``ON CONFLICT ... DO UPDATE``, ``RETURNING``); only the
+placeholder and the database's clock differ. Tables:
+
+- experiment_records: one row per answered request (primary or shadow); experiment_feedback: true labels;
+- experiment_totals: running totals per (experiment, variant, kind, model, time bucket), kept as records
+  and feedback arrive; experiment_latency: per variant, how many successful requests fell in each latency
+  bin (latency.py). Reports and guardrails read these two, never the records;
+- experiment_state, experiment_stops, experiment_events, experiment_leases: what every gateway replica
+  must agree on (state.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS experiment_records (
+        request_id TEXT NOT NULL, kind TEXT NOT NULL, created REAL NOT NULL, experiment TEXT NOT NULL,
+        variant TEXT NOT NULL, model TEXT NOT NULL, status INTEGER NOT NULL, latency_ms REAL NOT NULL,
+        top1_index INTEGER, top1_label TEXT, top1_score REAL, agrees INTEGER,
+        PRIMARY KEY (request_id, kind, model))""",
+    """CREATE TABLE IF NOT EXISTS experiment_feedback (
+        request_id TEXT PRIMARY KEY, label_index INTEGER NOT NULL, created REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS experiment_totals (
+        experiment TEXT NOT NULL, variant TEXT NOT NULL, kind TEXT NOT NULL, model TEXT NOT NULL,
+        bucket BIGINT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL, labelled INTEGER NOT NULL,
+        correct INTEGER NOT NULL, compared INTEGER NOT NULL, agreed INTEGER NOT NULL,
+        PRIMARY KEY (experiment, variant, kind, model, bucket))""",
+    """CREATE TABLE IF NOT EXISTS experiment_latency (
+        experiment TEXT NOT NULL, variant TEXT NOT NULL, bin INTEGER NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (experiment, variant, bin))""",
+    """CREATE TABLE IF NOT EXISTS experiment_state (
+        experiment TEXT PRIMARY KEY, started REAL NOT NULL, ramp_weight REAL, ramp_stepped REAL)""",
+    """CREATE TABLE IF NOT EXISTS experiment_stops (
+        experiment TEXT NOT NULL, variant TEXT NOT NULL, reason TEXT NOT NULL, stopped REAL NOT NULL,
+        PRIMARY KEY (experiment, variant))""",
+    """CREATE TABLE IF NOT EXISTS experiment_events (
+        experiment TEXT NOT NULL, time REAL NOT NULL, event TEXT NOT NULL, variant TEXT NOT NULL,
+        guardrail TEXT, reason TEXT, replica TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS experiment_events_by_experiment ON experiment_events (experiment, time)",
+    """CREATE TABLE IF NOT EXISTS experiment_leases (
+        name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL)""",
+]
+
+
+class Transaction:
+    """Statements inside one transaction (placeholders ``?``)."""
+
+    def __init__(self, cursor: Any, mark: str):
+        self.cursor, self.mark = cursor, mark
+
+    def execute(self, statement: str, params: Sequence = ()) -> list[tuple]:
+        self.cursor.execute(statement.replace("?", self.mark), params)
+        return self.cursor.fetchall() if self.cursor.description else []
+
+    def many(self, statement: str, rows: list[tuple]) -> None:
+        if rows:
+            self.cursor.executemany(statement.replace("?", self.mark), rows)
+
+    @property
+    def rowcount(self) -> int:
+        return self.cursor.rowcount
+
+
+class Database:
+    def __init__(self, url: str | None, sqlite_path: Path):
+        self.lock = threading.Lock()
+        if url:
+            import psycopg
+
+            self.connection = psycopg.connect(url, autocommit=True)
+            self.mark, self.integrity_error = "%s", psycopg.errors.UniqueViolation
+            self.now = "CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION)"
+        else:
+            sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            self.connection = sqlite3.connect(str(sqlite_path), check_same_thread=False, isolation_level=None)
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            # with WAL, NORMAL cannot corrupt the file; only a power cut may drop the last commits (a process
+            # that exits, even by crashing, loses nothing committed)
+            self.connection.execute("PRAGMA synchronous=NORMAL")
+            self.mark, self.integrity_error = "?", sqlite3.IntegrityError
+            self.now = "((julianday('now') - 2440587.5) * 86400.0)"
+        self.postgres = bool(url)
+        with self.transaction() as tx:
+            for statement in SCHEMA:
+                tx.execute(statement)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """All or nothing: committed on leaving, rolled back on an exception."""
+        with self.lock:
+            if self.postgres:
+                with self.connection.transaction(), self.connection.cursor() as cursor:
+                    yield Transaction(cursor, self.mark)
+                return
+            cursor = self.connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(cursor, self.mark)
+            except BaseException:
+                if self.connection.in_transaction:  # (SQLite ends some failed transactions itself)
+                    cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+
+    def run(self, work: Callable[[Transaction], T]) -> T:
+        with self.transaction() as tx:
+            return work(tx)
+
+    def execute(self, statement: str, params: Sequence = ()) -> list[tuple]:
+        with self.transaction() as tx:
+            return tx.execute(statement, params)
+
+    def close(self) -> None:
+        with self.lock:
+            self.connection.close()
