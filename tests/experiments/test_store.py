@@ -80,3 +80,36 @@ def test_feedback_unknown_and_duplicate(store_factory):
     experiment, rows = asyncio.run(scenario())
     known = [r for r in rows if r["request_id"] == "known"]
     assert experiment == "exp" and [r["label_index"] for r in known] == [281]
+
+
+def test_a_batch_written_again_is_counted_once(store_factory):
+    """A flush whose commit was not acknowledged is written again: the records are there once, and so are
+    their counts in the totals."""
+    store = store_factory()
+    before = asyncio.run(store.aggregates("exp"))  # (the PostgreSQL database is the module's: other tests wrote)
+    batch = [record(f"t{i}", variant="ab"[i % 2]) for i in range(300)]
+    for _ in range(2):
+        store.db.run(lambda tx: store.write(tx, batch + batch[:10]))
+    after = asyncio.run(store.aggregates("exp"))
+    asyncio.run(store.close())
+    for variant in "ab":
+        assert after.total(variant, "requests") - before.total(variant, "requests") == 150
+        assert after.histogram(variant).n - before.histogram(variant).n == 150
+
+
+def test_postgres_record_times_are_widened_to_8_bytes(postgres_url, tmp_path):
+    """Tables created when the time stamps were REAL (4 bytes in PostgreSQL: 128 s steps) are altered."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("DROP TABLE IF EXISTS experiment_records")
+        connection.execute("CREATE TABLE experiment_records (request_id TEXT NOT NULL, kind TEXT NOT NULL, "
+                           "created REAL NOT NULL, experiment TEXT NOT NULL, variant TEXT NOT NULL, model TEXT NOT NULL, "
+                           "status INTEGER NOT NULL, latency_ms REAL NOT NULL, top1_index INTEGER, top1_label TEXT, "
+                           "top1_score REAL, agrees INTEGER, PRIMARY KEY (request_id, kind, model))")
+    store = RecordStore(tmp_path / "unused.sqlite3", database_url=postgres_url)
+    store.add(record("precise"))
+    rows = asyncio.run(store.records("exp"))
+    asyncio.run(store.close())
+    created = next(r["created"] for r in rows if r["request_id"] == "precise")
+    assert abs(created - time.time()) < 60

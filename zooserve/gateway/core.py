@@ -117,7 +117,8 @@ class Gateway:
         self.store: RecordStore | None = None
         self.experiments: ExperimentRouter | None = None
         if settings.experiments_file is not None:
-            self.store = RecordStore(settings.records_path, settings.database_url, settings.record_flush_interval_s)
+            self.store = RecordStore(settings.records_path, settings.database_url, settings.record_flush_interval_s,
+                                     settings.record_bucket_s)
             self.experiments = ExperimentRouter(settings.experiments_file, self.catalog.names, self.store)
         self._shadows: set[asyncio.Task] = set()
         self._loops: list[asyncio.Task] = []
@@ -126,9 +127,11 @@ class Gateway:
         """Background work: the record store's writer, the experiments file watcher and the guardrails."""
         if self.experiments is not None:
             await self.store.start()
+            await self.experiments.refresh()  # the state the other replicas agreed on, before the first request
             self._loops = [
                 asyncio.create_task(self.experiments.watch(self.settings.experiments_reload_interval_s)),
                 asyncio.create_task(self.experiments.guard(self.settings.guardrail_interval_s)),
+                asyncio.create_task(self.experiments.follow(self.settings.experiment_state_interval_s)),
             ]
 
     async def aclose(self) -> None:
@@ -322,12 +325,30 @@ class Gateway:
         self.experiment(name)
         return await self.experiments.report(name)
 
-    def restore(self, name: str, variant: str) -> dict[str, Any]:
-        experiment = self.experiment(name)
-        if variant not in {v.name for v in experiment.variants}:
-            raise NotFound(f"experiment {name!r} has no variant {variant[:128]!r}", code="unknown_variant")
-        self.experiments.restore(name, variant)
+    async def restore(self, name: str, variant: str) -> dict[str, Any]:
+        self._variant(name, variant)
+        await self.experiments.restore(name, variant)
         return self.describe_experiment(name)
+
+    async def stop(self, name: str, variant: str, reason: str) -> dict[str, Any]:
+        """An operator stops a variant on every replica (Conflict for the control: it is what the others are
+        compared with)."""
+        if self._variant(name, variant) == self.experiment(name).control:
+            raise Conflict(f"{variant!r} is the control of {name!r}: it cannot be stopped", code="control_variant")
+        await self.experiments.stop(name, variant, f"stopped by an operator: {reason}")
+        return self.describe_experiment(name)
+
+    def _variant(self, name: str, variant: str) -> str:
+        if variant not in {v.name for v in self.experiment(name).variants}:
+            raise NotFound(f"experiment {name!r} has no variant {variant[:128]!r}", code="unknown_variant")
+        return variant
+
+    def reload_experiments(self) -> dict[str, Any]:
+        """Reads this replica's experiments file now (each replica also rereads it when it changes)."""
+        if self.experiments is None:
+            raise NotFound("no experiments file is configured (ZOO_EXPERIMENTS_FILE)", code="no_experiments")
+        self.experiments.reload()
+        return self.describe_experiments()
 
     @contextmanager
     def _slot(self, model: str) -> Iterator[None]:

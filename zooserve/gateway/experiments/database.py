@@ -23,14 +23,17 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+SCHEMA_LOCK = 0x7A6F6F  # a PostgreSQL advisory lock key of our own
+# (PostgreSQL's REAL is 4 bytes: a time stamp in it is rounded to the nearest 128 seconds)
+
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS experiment_records (
-        request_id TEXT NOT NULL, kind TEXT NOT NULL, created REAL NOT NULL, experiment TEXT NOT NULL,
-        variant TEXT NOT NULL, model TEXT NOT NULL, status INTEGER NOT NULL, latency_ms REAL NOT NULL,
-        top1_index INTEGER, top1_label TEXT, top1_score REAL, agrees INTEGER,
+        request_id TEXT NOT NULL, kind TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, experiment TEXT NOT NULL,
+        variant TEXT NOT NULL, model TEXT NOT NULL, status INTEGER NOT NULL, latency_ms DOUBLE PRECISION NOT NULL,
+        top1_index INTEGER, top1_label TEXT, top1_score DOUBLE PRECISION, agrees INTEGER,
         PRIMARY KEY (request_id, kind, model))""",
     """CREATE TABLE IF NOT EXISTS experiment_feedback (
-        request_id TEXT PRIMARY KEY, label_index INTEGER NOT NULL, created REAL NOT NULL)""",
+        request_id TEXT PRIMARY KEY, label_index INTEGER NOT NULL, created DOUBLE PRECISION NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS experiment_totals (
         experiment TEXT NOT NULL, variant TEXT NOT NULL, kind TEXT NOT NULL, model TEXT NOT NULL,
         bucket BIGINT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL, labelled INTEGER NOT NULL,
@@ -40,24 +43,33 @@ SCHEMA = [
         experiment TEXT NOT NULL, variant TEXT NOT NULL, bin INTEGER NOT NULL, count INTEGER NOT NULL,
         PRIMARY KEY (experiment, variant, bin))""",
     """CREATE TABLE IF NOT EXISTS experiment_state (
-        experiment TEXT PRIMARY KEY, started REAL NOT NULL, ramp_weight REAL, ramp_stepped REAL)""",
+        experiment TEXT PRIMARY KEY, started DOUBLE PRECISION NOT NULL, ramp_weight DOUBLE PRECISION,
+        ramp_stepped DOUBLE PRECISION)""",
     """CREATE TABLE IF NOT EXISTS experiment_stops (
-        experiment TEXT NOT NULL, variant TEXT NOT NULL, reason TEXT NOT NULL, stopped REAL NOT NULL,
+        experiment TEXT NOT NULL, variant TEXT NOT NULL, reason TEXT NOT NULL, stopped DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (experiment, variant))""",
     """CREATE TABLE IF NOT EXISTS experiment_events (
-        experiment TEXT NOT NULL, time REAL NOT NULL, event TEXT NOT NULL, variant TEXT NOT NULL,
+        experiment TEXT NOT NULL, time DOUBLE PRECISION NOT NULL, event TEXT NOT NULL, variant TEXT NOT NULL,
         guardrail TEXT, reason TEXT, replica TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS experiment_events_by_experiment ON experiment_events (experiment, time)",
     """CREATE TABLE IF NOT EXISTS experiment_leases (
-        name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL)""",
+        name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL)""",
 ]
+
+
+def _widen_record_times(tx: "Transaction") -> None:
+    """Record tables created before the time stamps were 8 bytes get them now (a table rewrite, once)."""
+    found = tx.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'experiment_records' "
+                       "AND column_name = 'created' AND table_schema = current_schema()")
+    if found and found[0][0] == "real":
+        tx.execute("ALTER TABLE experiment_records ALTER COLUMN created TYPE DOUBLE PRECISION")
 
 
 class Transaction:
     """Statements inside one transaction (placeholders ``?``)."""
 
-    def __init__(self, cursor: Any, mark: str):
-        self.cursor, self.mark = cursor, mark
+    def __init__(self, cursor: Any, mark: str, postgres: bool):
+        self.cursor, self.mark, self.postgres = cursor, mark, postgres
 
     def execute(self, statement: str, params: Sequence = ()) -> list[tuple]:
         self.cursor.execute(statement.replace("?", self.mark), params)
@@ -92,8 +104,12 @@ class Database:
             self.now = "((julianday('now') - 2440587.5) * 86400.0)"
         self.postgres = bool(url)
         with self.transaction() as tx:
+            if self.postgres:  # replicas starting together: CREATE TABLE IF NOT EXISTS is not safe concurrently
+                tx.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
             for statement in SCHEMA:
                 tx.execute(statement)
+            if self.postgres:
+                _widen_record_times(tx)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -101,12 +117,12 @@ class Database:
         with self.lock:
             if self.postgres:
                 with self.connection.transaction(), self.connection.cursor() as cursor:
-                    yield Transaction(cursor, self.mark)
+                    yield Transaction(cursor, self.mark, True)
                 return
             cursor = self.connection.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                yield Transaction(cursor, self.mark)
+                yield Transaction(cursor, self.mark, False)
             except BaseException:
                 if self.connection.in_transaction:  # (SQLite ends some failed transactions itself)
                     cursor.execute("ROLLBACK")

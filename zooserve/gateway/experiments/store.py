@@ -23,7 +23,7 @@ from .database import Database, Transaction
 
 log = logging.getLogger(__name__)
 
-INSERT_CHUNK = 500  # records per INSERT statement (12 parameters each: under both databases' limits)
+INSERT_CHUNK = 500  # SQLite: records per INSERT statement (12 parameters each: under its limit)
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,30 @@ class DuplicateFeedbackError(ValueError):
 RECORD_COLUMNS = [f.name for f in fields(Record)]
 
 
+RETURNING = "ON CONFLICT DO NOTHING RETURNING request_id, kind, model"
+# PostgreSQL: the batch as one array per column (one short statement, parsed once; no parameter limit)
+POSTGRES_TYPES = ("text", "text", "float8", "text", "text", "text", "int4", "float8", "int4", "text", "float8", "int4")
+INSERT_UNNEST = (f"INSERT INTO experiment_records ({', '.join(RECORD_COLUMNS)}) SELECT * FROM unnest("
+                 f"{', '.join(f'?::{t}[]' for t in POSTGRES_TYPES)}) {RETURNING}")
+
+
 @lru_cache(maxsize=8)
-def _insert_records(rows: int) -> str:
-    """One statement for ``rows`` records that answers with the keys of those it inserted."""
+def _insert_values(rows: int) -> str:
+    """SQLite: one statement for ``rows`` records."""
     values = ", ".join([f"({', '.join('?' * len(RECORD_COLUMNS))})"] * rows)
-    return (f"INSERT INTO experiment_records ({', '.join(RECORD_COLUMNS)}) VALUES {values} "
-            "ON CONFLICT DO NOTHING RETURNING request_id, kind, model")
+    return f"INSERT INTO experiment_records ({', '.join(RECORD_COLUMNS)}) VALUES {values} {RETURNING}"
+
+
+def insert_new(tx: Transaction, records: list[Record]) -> set[tuple]:
+    """Inserts the records; the keys of those the database did not hold already."""
+    rows = [_row(r) for r in records]
+    if tx.postgres:
+        return set(tx.execute(INSERT_UNNEST, [list(column) for column in zip(*rows)]))
+    inserted: set[tuple] = set()
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start:start + INSERT_CHUNK]
+        inserted.update(tx.execute(_insert_values(len(chunk)), [value for row in chunk for value in row]))
+    return inserted
 
 
 PRIMARY = "SELECT experiment, variant, model, status, top1_index FROM experiment_records " \
@@ -105,11 +123,7 @@ class RecordStore:
         for record in batch:
             unique.setdefault(record.key, record)
         records = list(unique.values())
-        inserted: set[tuple] = set()
-        for start in range(0, len(records), INSERT_CHUNK):
-            chunk = records[start:start + INSERT_CHUNK]
-            params = [value for record in chunk for value in _row(record)]
-            inserted.update(tx.execute(_insert_records(len(chunk)), params))
+        inserted = insert_new(tx, records) if records else set()
         totals.add(tx, *totals.additions((r for r in records if r.key in inserted), self.bucket_s))
 
     async def _flush_periodically(self) -> None:

@@ -100,7 +100,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        code = {404: "no_such_route", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        code = {401: "unauthorized", 403: "forbidden", 404: "no_such_route",
+                405: "method_not_allowed"}.get(error.status_code, "http_error")
         message = str(error.detail)
         if error.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
             # say which route was asked for (the path is cut short: it is the client's text)
