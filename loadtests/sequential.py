@@ -31,10 +31,14 @@ class Scenario:
     metric: str
     p_control: float
     p_treatment: float
+    share: float = 0.5  # of the records that go to the treatment (a canary gets few)
 
 
-AA = [Scenario("accuracy", 0.75, 0.75), Scenario("error rate", 0.02, 0.02), Scenario("accuracy", 0.5, 0.5)]
-AB = [Scenario("accuracy", 0.75, 0.72), Scenario("accuracy", 0.75, 0.70), Scenario("error rate", 0.02, 0.04)]
+AA = [Scenario("accuracy", 0.75, 0.75), Scenario("accuracy", 0.5, 0.5), Scenario("error rate", 0.02, 0.02),
+      Scenario("accuracy", 0.75, 0.75, share=0.05), Scenario("error rate", 0.01, 0.01, share=0.05),
+      Scenario("error rate", 0.005, 0.005, share=0.05)]
+AB = [Scenario("accuracy", 0.75, 0.72), Scenario("accuracy", 0.75, 0.70), Scenario("error rate", 0.02, 0.04),
+      Scenario("error rate", 0.01, 0.05, share=0.05), Scenario("error rate", 0.01, 0.5, share=0.05)]
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class Outcome:
 
 def simulate(scenario: Scenario, experiments: int, batch: int, looks: int, seed: int) -> Outcome:
     rng = np.random.default_rng(seed)
-    n_t = rng.binomial(batch, 0.5, size=(experiments, looks))
+    n_t = rng.binomial(batch, scenario.share, size=(experiments, looks))
     s_t = rng.binomial(n_t, scenario.p_treatment)
     s_c = rng.binomial(batch - n_t, scenario.p_control)
     n_t, s_t, s_c = n_t.cumsum(axis=1), s_t.cumsum(axis=1), s_c.cumsum(axis=1)
@@ -75,12 +79,13 @@ def _share(hits: np.ndarray) -> str:
 
 
 def aa_table(experiments: int, batch: int, looks: int, seed: int) -> list[str]:
-    lines = [f"| metric | rate in both | said different at some look: mSPRT (always-valid p) | fixed-horizon "
+    lines = [f"| metric | rate in both | treatment's share | said different at some look: mSPRT (always-valid p) | fixed-horizon "
              f"z-test read at every look | fixed-horizon z-test read once, after {batch * looks} records |",
-             "| --- | --- | --- | --- | --- |"]
+             "| --- | --- | --- | --- | --- | --- |"]
     for i, scenario in enumerate(AA):
         outcome = simulate(scenario, experiments, batch, looks, seed + i)
-        lines.append(f"| {scenario.metric} | {scenario.p_control:.0%} | {_share(outcome.sequential > 0)} | "
+        lines.append(f"| {scenario.metric} | {scenario.p_control:.1%} | {scenario.share:.0%} | "
+                     f"{_share(outcome.sequential > 0)} | "
                      f"{_share(outcome.fixed > 0)} | {_share(outcome.fixed_at_end)} |")
     return lines
 
@@ -89,19 +94,20 @@ def ab_table(experiments: int, batch: int, looks: int, seed: int) -> list[str]:
     from statsmodels.stats.power import NormalIndPower
     from statsmodels.stats.proportion import proportion_effectsize
 
-    lines = ["| metric | control | treatment | detected by the mSPRT | records to detection: median (10th-90th "
+    lines = ["| metric | control | treatment | treatment's share | detected by the mSPRT | records to detection: median (10th-90th "
              "percentile) | detections with the right sign | fixed-horizon test for 80% power: records |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for i, scenario in enumerate(AB):
         outcome = simulate(scenario, experiments, batch, looks, seed + 100 + i)
         detected = outcome.sequential[outcome.sequential > 0] * batch
         low, median, high = np.percentile(detected, [10, 50, 90]) if detected.size else (0, 0, 0)
         effect = proportion_effectsize(scenario.p_treatment, scenario.p_control)
-        per_variant = NormalIndPower().solve_power(abs(effect), alpha=ALPHA, power=0.8)
+        ratio = (1 - scenario.share) / scenario.share  # control records per treatment record
+        treatment_n = NormalIndPower().solve_power(abs(effect), alpha=ALPHA, power=0.8, ratio=ratio)
         right = outcome.sign_right[outcome.sequential > 0]
-        lines.append(f"| {scenario.metric} | {scenario.p_control:.0%} | {scenario.p_treatment:.0%} | "
-                     f"{_share(outcome.sequential > 0)} | {median:.0f} ({low:.0f}-{high:.0f}) | "
-                     f"{_share(right) if right.size else '-'} | {2 * np.ceil(per_variant):.0f} |")
+        lines.append(f"| {scenario.metric} | {scenario.p_control:.1%} | {scenario.p_treatment:.1%} | "
+                     f"{scenario.share:.0%} | {_share(outcome.sequential > 0)} | {median:.0f} ({low:.0f}-{high:.0f}) "
+                     f"| {_share(right) if right.size else '-'} | {np.ceil(treatment_n * (1 + ratio)):.0f} |")
     return lines
 
 

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from statsmodels.stats.proportion import proportion_confint
 
 from loadtests.sequential import AA, Scenario, simulate
 from zooserve.gateway.experiments import sequential
@@ -26,8 +27,12 @@ def test_p_value_and_confidence_sequence_follow_the_mixture_ratio(counts):
     pooled = (s_t + s_c) / (n_t + n_c)
     v_null = pooled * (1 - pooled) * (1 / n_t + 1 / n_c)
     assert sequence.p_value[0] == pytest.approx(min(1.0, 1 / _likelihood_ratio(p_t - p_c, 0, v_null)))
-    # the ends of the confidence sequence are the differences the test rejects at exactly 1 / alpha
-    v = p_t * (1 - p_t) / n_t + p_c * (1 - p_c) / n_c
+    # the ends of the confidence sequence are the differences the test rejects at exactly 1 / alpha, each
+    # side's variance taken at the point of its Wilson interval nearest 1/2
+    v = 0
+    for s, n in ((s_t, n_t), (s_c, n_c)):
+        p = float(np.clip(0.5, *proportion_confint(s, n, method="wilson")))
+        v += p * (1 - p) / n
     for end in (sequence.low[0], sequence.high[0]):
         assert _likelihood_ratio(p_t - p_c, end, v) == pytest.approx(1 / 0.05)
 
@@ -39,8 +44,10 @@ def test_running_minimum_and_intersection_over_looks():
     sequence = sequential.two_proportions(s_t, n, s_c, n)
     assert np.all(np.diff(sequence.p_value) <= 0) and np.all(np.diff(sequence.low) >= 0)
     assert np.all(np.diff(sequence.high) <= 0) and np.all(sequence.low <= sequence.high)
-    empty = sequential.two_proportions([0, 3], [0, 5], [0, 0], [0, 0])
-    assert list(empty.p_value) == [1, 1] and list(empty.low) == [-1, -1] and list(empty.high) == [1, 1]
+    # a look counts once the smaller side expects 5 events (and 5 non-events) at the pooled rate
+    early = sequential.two_proportions([0, 3, 0, 45], [0, 5, 20, 100], [0, 0, 2, 10], [0, 0, 4000, 100])
+    assert list(early.p_value[:3]) == [1, 1, 1] and list(early.low[:3]) == [-1] * 3 and list(early.high[:3]) == [1] * 3
+    assert early.p_value[3] < 0.05 and early.low[3] > 0 and list(early.counted()) == [3]
 
 
 def test_trials_to_detect_is_where_the_test_starts_rejecting():

@@ -111,9 +111,9 @@ def verdict(treatment: VariantFigures, control: VariantFigures, accuracy: sequen
             f"this effect ({last['difference']:+.1%}, always-valid p = {last['p_value']:.2f})")
 
 
-def _course(buckets: np.ndarray, ready: np.ndarray, sequence: sequential.Sequence) -> dict[str, list[float]]:
-    """A comparison's course over time, from the first look with data on both sides, thinned to SERIES_POINTS."""
-    looks = np.flatnonzero(ready)
+def _course(buckets: np.ndarray, sequence: sequential.Sequence) -> dict[str, list[float]]:
+    """A comparison's course over time, from the first look the test counted, thinned to SERIES_POINTS."""
+    looks = sequence.counted()
     looks = looks[np.unique(np.linspace(0, len(looks) - 1, min(len(looks), SERIES_POINTS)).round().astype(int))] \
         if len(looks) else looks
     return {"time": buckets[looks].tolist(), "difference": sequence.difference[looks].tolist(),
@@ -134,17 +134,12 @@ def build_report(experiment: Experiment, totals: ExperimentTotals, state: dict[s
         if name == experiment.control:
             continue
         fixed, running = compare(treatment, control), sequences(treatment, control)
-        t, c = treatment.cumulative, control.cumulative
         report["comparisons"].append({
             "variant": name,
             "against": experiment.control,
             **{metric: asdict(result) for metric, result in fixed.items()},
             "sequential": {metric: sequence.last() for metric, sequence in running.items()},
-            "course": {
-                "accuracy": _course(totals.buckets, np.minimum(t["labelled"], c["labelled"]) > 0, running["accuracy"]),
-                "error_rate": _course(totals.buckets, np.minimum(t["requests"], c["requests"]) > 0,
-                                      running["error_rate"]),
-            },
+            "course": {metric: _course(totals.buckets, sequence) for metric, sequence in running.items()},
             "verdict": verdict(treatment, control, running["accuracy"]),
         })
     return report

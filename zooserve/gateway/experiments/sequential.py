@@ -19,7 +19,12 @@ and acted upon the first time it dips under 0.05, it declares far more than 5% o
   at once with probability 1 - alpha, however often it is read.
 
 Both are computed at every look the data allows (the report: the end of every time bucket); looking less
-often only makes them more conservative.
+often only makes them more conservative. Two guards keep the normal approximation honest where counts are
+small (a canary with a few percent of the traffic, error rates of a percent or less): a look counts only
+once the smaller side expects at least MIN_EXPECTED events and non-events at the pooled rate (the usual
+rule for approximating a binomial by a normal), and each side's variance in the confidence sequence is
+taken at the point of its 95% Wilson interval nearest 1/2, so that a side with few trials and no event yet
+gets no false certainty. loadtests/sequential.py measures the error rates that result, canaries included.
 """
 
 from __future__ import annotations
@@ -29,9 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .stats import wilson_interval
+
 # tau: the size of difference (in proportion points) the test is tuned to find soonest. Differences of a few
 # points of accuracy or error rate are what model comparisons are about.
 MIXTURE_SD = 0.05
+MIN_EXPECTED = 5
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,10 @@ class Sequence:
     high: np.ndarray
     p_value: np.ndarray
 
+    def counted(self) -> np.ndarray:
+        """The looks at which the test had enough data to say anything."""
+        return np.flatnonzero((self.low > -1) | (self.high < 1))
+
     def last(self) -> dict[str, float]:
         if not len(self.p_value):  # no look yet
             return {"difference": 0.0, "low": -1.0, "high": 1.0, "p_value": 1.0}
@@ -53,17 +65,17 @@ class Sequence:
 def two_proportions(successes_t, trials_t, successes_c, trials_c, alpha: float = 0.05,
                     tau: float = MIXTURE_SD) -> Sequence:
     """The mSPRT and its confidence sequence at each look, given the cumulative counts at each look (arrays
-    of equal length, in time order). Before both sides have a trial: p = 1 and the interval [-1, 1]."""
+    of equal length, in time order). At looks that do not count yet (MIN_EXPECTED): p = 1, the interval [-1, 1]."""
     s_t, n_t, s_c, n_c = (np.asarray(x, dtype=float) for x in (successes_t, trials_t, successes_c, trials_c))
-    ready = np.minimum(n_t, n_c) > 0
+    pooled = (s_t + s_c) / np.maximum(n_t + n_c, 1)
+    ready = np.minimum(n_t, n_c) * np.minimum(pooled, 1 - pooled) >= MIN_EXPECTED
+    both = np.minimum(n_t, n_c) > 0
     n_t, n_c = np.maximum(n_t, 1), np.maximum(n_c, 1)
     p_t, p_c = s_t / n_t, s_c / n_c
-    difference = np.where(ready, p_t - p_c, 0.0)
-    pooled = (s_t + s_c) / (n_t + n_c)
+    difference = np.where(both, p_t - p_c, 0.0)
     v_null = pooled * (1 - pooled) * (1 / n_t + 1 / n_c)
-    p_value = np.where(ready & (v_null > 0), np.minimum(1.0, np.exp(-_log_ratio(difference, v_null, tau))), 1.0)
-    # a side with no successes (or no failures) yet would have no variance: half an event keeps it honest
-    v = _variance(p_t, n_t) + _variance(p_c, n_c)
+    p_value = np.where(ready, np.minimum(1.0, np.exp(-_log_ratio(difference, v_null, tau))), 1.0)
+    v = _variance(s_t, n_t) + _variance(s_c, n_c)
     tau2 = tau * tau
     half = np.sqrt(v * (v + tau2) / tau2 * (np.log((v + tau2) / v) - 2 * math.log(alpha)))
     low = np.where(ready, difference - half, -1.0)
@@ -78,9 +90,11 @@ def _log_ratio(difference: np.ndarray, variance: np.ndarray, tau: float) -> np.n
         return 0.5 * np.log(variance / (variance + tau2)) + tau2 * difference**2 / (2 * variance * (variance + tau2))
 
 
-def _variance(p: np.ndarray, n: np.ndarray) -> np.ndarray:
-    clipped = np.clip(p, 0.5 / n, 1 - 0.5 / n)
-    return clipped * (1 - clipped) / n
+def _variance(successes: np.ndarray, trials: np.ndarray) -> np.ndarray:
+    """The variance of one side's proportion at the point of its 95% Wilson interval nearest 1/2."""
+    low, high = wilson_interval(successes, trials)
+    p = np.clip(0.5, low, high)
+    return p * (1 - p) / trials
 
 
 def trials_to_detect(p_t: float, p_c: float, alpha: float = 0.05, tau: float = MIXTURE_SD) -> int | None:
@@ -93,7 +107,8 @@ def trials_to_detect(p_t: float, p_c: float, alpha: float = 0.05, tau: float = M
 
     def rejects(n: int) -> bool:
         variance = np.array(pooled * (1 - pooled) * 2 / n)
-        return float(_log_ratio(np.array(p_t - p_c), variance, tau)) >= threshold
+        return (n * min(pooled, 1 - pooled) >= MIN_EXPECTED
+                and float(_log_ratio(np.array(p_t - p_c), variance, tau)) >= threshold)
 
     high = 1
     while not rejects(high):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import stats as scipy_stats
 
 from .latency import Histogram, mann_whitney_p
@@ -23,16 +24,18 @@ def z_value(confidence: float) -> float:
     return float(_norm.ppf(1 - (1 - confidence) / 2))
 
 
-def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion; (0, 1) when there are no trials."""
-    if trials == 0:
-        return 0.0, 1.0
+def wilson_interval(successes, trials, confidence: float = 0.95):
+    """Wilson score interval for a proportion; (0, 1) when there are no trials. Element-wise on arrays."""
+    s, n = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
     z = z_value(confidence)
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    safe = np.maximum(n, 1)
+    p = s / safe
+    denominator = 1 + z * z / safe
+    centre = (p + z * z / (2 * safe)) / denominator
+    half = z * np.sqrt(p * (1 - p) / safe + z * z / (4 * safe * safe)) / denominator
+    low = np.where(n > 0, np.maximum(0.0, centre - half), 0.0)
+    high = np.where(n > 0, np.minimum(1.0, centre + half), 1.0)
+    return (float(low), float(high)) if low.ndim == 0 else (low, high)
 
 
 @dataclass(frozen=True)
