@@ -49,6 +49,7 @@ class Outcome:
     fixed: np.ndarray
     fixed_at_end: np.ndarray  # the fixed-horizon test read once, at the last look
     sign_right: np.ndarray  # the mSPRT's estimate at its detection has the true difference's sign
+    missed: np.ndarray  # the confidence sequence left out the true difference at some look
 
 
 def simulate(scenario: Scenario, experiments: int, batch: int, looks: int, seed: int) -> Outcome:
@@ -59,19 +60,20 @@ def simulate(scenario: Scenario, experiments: int, batch: int, looks: int, seed:
     n_t, s_t, s_c = n_t.cumsum(axis=1), s_t.cumsum(axis=1), s_c.cumsum(axis=1)
     n_c = batch * np.arange(1, looks + 1) - n_t
     first_seq, first_fixed = np.zeros(experiments, int), np.zeros(experiments, int)
-    at_end, sign_right = np.zeros(experiments, bool), np.zeros(experiments, bool)
-    truth = np.sign(scenario.p_treatment - scenario.p_control)
+    at_end, sign_right, missed = (np.zeros(experiments, bool) for _ in range(3))
+    truth = scenario.p_treatment - scenario.p_control
     for e in range(experiments):
         sequence = sequential.two_proportions(s_t[e], n_t[e], s_c[e], n_c[e], ALPHA)
         hits = np.flatnonzero(sequence.p_value < ALPHA)
         if hits.size:
             first_seq[e] = hits[0] + 1
-            sign_right[e] = np.sign(sequence.difference[hits[0]]) == truth
+            sign_right[e] = np.sign(sequence.difference[hits[0]]) == np.sign(truth)
+        missed[e] = sequence.low[-1] > truth or sequence.high[-1] < truth  # (intersected over the looks)
         fixed = [stats.two_proportions(s_t[e, k], n_t[e, k], s_c[e, k], n_c[e, k]).p_value < ALPHA
                  for k in range(looks)]
         first_fixed[e] = fixed.index(True) + 1 if any(fixed) else 0
         at_end[e] = fixed[-1]
-    return Outcome(first_seq, first_fixed, at_end, sign_right)
+    return Outcome(first_seq, first_fixed, at_end, sign_right, missed)
 
 
 def _share(hits: np.ndarray) -> str:
@@ -79,7 +81,8 @@ def _share(hits: np.ndarray) -> str:
 
 
 def aa_table(experiments: int, batch: int, looks: int, seed: int) -> list[str]:
-    lines = [f"| metric | rate in both | treatment's share | said different at some look: mSPRT (always-valid p) | fixed-horizon "
+    lines = [f"| metric | rate in both | treatment's share | said different at some look: mSPRT (always-valid p) "
+             "| fixed-horizon "
              f"z-test read at every look | fixed-horizon z-test read once, after {batch * looks} records |",
              "| --- | --- | --- | --- | --- | --- |"]
     for i, scenario in enumerate(AA):
@@ -94,9 +97,10 @@ def ab_table(experiments: int, batch: int, looks: int, seed: int) -> list[str]:
     from statsmodels.stats.power import NormalIndPower
     from statsmodels.stats.proportion import proportion_effectsize
 
-    lines = ["| metric | control | treatment | treatment's share | detected by the mSPRT | records to detection: median (10th-90th "
-             "percentile) | detections with the right sign | fixed-horizon test for 80% power: records |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| metric | control | treatment | treatment's share | detected by the mSPRT | records to detection: "
+             "median (10th-90th percentile) | detections with the right sign | confidence sequence missed the true "
+             "difference | fixed-horizon test for 80% power: records |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for i, scenario in enumerate(AB):
         outcome = simulate(scenario, experiments, batch, looks, seed + 100 + i)
         detected = outcome.sequential[outcome.sequential > 0] * batch
@@ -107,7 +111,8 @@ def ab_table(experiments: int, batch: int, looks: int, seed: int) -> list[str]:
         right = outcome.sign_right[outcome.sequential > 0]
         lines.append(f"| {scenario.metric} | {scenario.p_control:.1%} | {scenario.p_treatment:.1%} | "
                      f"{scenario.share:.0%} | {_share(outcome.sequential > 0)} | {median:.0f} ({low:.0f}-{high:.0f}) "
-                     f"| {_share(right) if right.size else '-'} | {np.ceil(treatment_n * (1 + ratio)):.0f} |")
+                     f"| {_share(right) if right.size else '-'} | {_share(outcome.missed)} | "
+                     f"{np.ceil(treatment_n * (1 + ratio)):.0f} |")
     return lines
 
 

@@ -104,9 +104,9 @@ def test_postgres_record_times_are_widened_to_8_bytes(postgres_url, tmp_path):
     with psycopg.connect(postgres_url, autocommit=True) as connection:
         connection.execute("DROP TABLE IF EXISTS experiment_records")
         connection.execute("CREATE TABLE experiment_records (request_id TEXT NOT NULL, kind TEXT NOT NULL, "
-                           "created REAL NOT NULL, experiment TEXT NOT NULL, variant TEXT NOT NULL, model TEXT NOT NULL, "
-                           "status INTEGER NOT NULL, latency_ms REAL NOT NULL, top1_index INTEGER, top1_label TEXT, "
-                           "top1_score REAL, agrees INTEGER, PRIMARY KEY (request_id, kind, model))")
+                           "created REAL NOT NULL, experiment TEXT NOT NULL, variant TEXT NOT NULL, "
+                           "model TEXT NOT NULL, status INTEGER NOT NULL, latency_ms REAL NOT NULL, "
+                           "top1_index INTEGER, top1_label TEXT, top1_score REAL, agrees INTEGER, PRIMARY KEY (request_id, kind, model))")
     store = RecordStore(tmp_path / "unused.sqlite3", database_url=postgres_url)
     store.add(record("precise"))
     rows = asyncio.run(store.records("exp"))

@@ -150,7 +150,8 @@ def test_three_replicas_share_one_experiment_state(torchserve, digit_archives, d
                            event=lambda: _event_time(urls[0], "ramped", "ramped", "canary"))
             while sum(len(c.seen) for c in split) < 600:
                 time.sleep(0.5)
-        trips = [r.metric("zoo_experiment_guardrail_trips_total", experiment="guarded", variant="bad") for r in replicas]
+        trips = [r.metric("zoo_experiment_guardrail_trips_total", experiment="guarded", variant="bad")
+                 for r in replicas]
         events = httpx.get(f"{urls[2]}/experiments/guarded", timeout=10).json()["events"]
 
     print(f"\nthree replicas, state reread every {STATE_INTERVAL_S} s, polled every 0.05 s: seen after (s) a "

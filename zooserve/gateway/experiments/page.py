@@ -87,8 +87,8 @@ def _courses(comparisons: list[dict[str, Any]]) -> str:
     charts = []
     for c in comparisons:
         for metric, name in (("accuracy", "accuracy"), ("error_rate", "error rate")):
-            charts.append(course_chart(c["course"][metric],
-                                       f'{c["variant"]} - {c["against"]}: {name}, estimate and 95% confidence sequence'))
+            title = f'{c["variant"]} - {c["against"]}: {name}, estimate and 95% confidence sequence'
+            charts.append(course_chart(c["course"][metric], title))
     return "".join(charts)
 
 
@@ -98,7 +98,9 @@ def render(report: dict[str, Any]) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Experiment {escape(report["experiment"])}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}}td:first-child,th:first-child,td:last-child,th:last-child{{text-align:left}}figure{{margin:1.2rem 0}}figcaption{{font-weight:600;margin-bottom:.3rem}}</style>
+td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}}
+td:first-child,th:first-child,td:last-child,th:last-child{{text-align:left}}
+figure{{margin:1.2rem 0}}figcaption{{font-weight:600;margin-bottom:.3rem}}</style>
 </head><body>
 <h1>Experiment <code>{escape(report["experiment"])}</code></h1>
 <p>Control: <code>{escape(report["control"])}</code>. Current weights: {weights}.</p>

@@ -84,7 +84,8 @@ def compare(treatment: VariantFigures, control: VariantFigures) -> dict[str, Com
     }
 
 
-def sequences(treatment: VariantFigures, control: VariantFigures, alpha: float = ALPHA) -> dict[str, sequential.Sequence]:
+def sequences(treatment: VariantFigures, control: VariantFigures,
+              alpha: float = ALPHA) -> dict[str, sequential.Sequence]:
     """The sequential comparisons, one look per time bucket."""
     t, c = treatment.cumulative, control.cumulative
     return {

@@ -21,10 +21,13 @@ and acted upon the first time it dips under 0.05, it declares far more than 5% o
 Both are computed at every look the data allows (the report: the end of every time bucket); looking less
 often only makes them more conservative. Two guards keep the normal approximation honest where counts are
 small (a canary with a few percent of the traffic, error rates of a percent or less): a look counts only
-once the smaller side expects at least MIN_EXPECTED events and non-events at the pooled rate (the usual
-rule for approximating a binomial by a normal), and each side's variance in the confidence sequence is
-taken at the point of its 95% Wilson interval nearest 1/2, so that a side with few trials and no event yet
-gets no false certainty. loadtests/sequential.py measures the error rates that result, canaries included.
+once the smaller side expects at least MIN_EXPECTED events and non-events at the pooled rate, and each
+side's variance in the confidence sequence is taken at the point of its 95% Wilson interval nearest 1/2,
+so that a side with few trials and no event yet gets no false certainty. Without them, simulated A/A
+canaries (5% of the traffic, error rates of 0.5-1%) were declared different 7-9% of the time;
+MIN_EXPECTED = 2 was chosen by the same simulation (loadtests/sequential.py, its results in
+docs/experiments.md): it kept every simulated scenario under 2%, where the textbook 5 delays a canary's
+verdict more for no gain there.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from .stats import wilson_interval
 # tau: the size of difference (in proportion points) the test is tuned to find soonest. Differences of a few
 # points of accuracy or error rate are what model comparisons are about.
 MIXTURE_SD = 0.05
-MIN_EXPECTED = 5
+MIN_EXPECTED = 2
 
 
 @dataclass(frozen=True)

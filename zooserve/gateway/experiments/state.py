@@ -113,7 +113,8 @@ class SharedState:
 
         def work(tx: Transaction) -> float | None:
             rows = tx.execute(f"SELECT ramp_weight FROM experiment_state WHERE experiment = ? AND ramp_weight < ? "
-                              f"AND ramp_stepped <= {self.db.now} - ?", (experiment.name, ramp.max_weight, ramp.every_s))
+                              f"AND ramp_stepped <= {self.db.now} - ?",
+                              (experiment.name, ramp.max_weight, ramp.every_s))
             if not rows:
                 return None
             weight = min(ramp.max_weight, rows[0][0] + ramp.step)
