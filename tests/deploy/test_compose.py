@@ -129,3 +129,13 @@ def test_prometheus_gets_the_generated_rules(variant):
     _, config = variant
     (mount,) = [m for m in config["services"]["prometheus"]["volumes"] if m["type"] == "bind"]
     assert mount["source"] == str(ROOT / "deploy" / "prometheus") and mount["target"] == "/etc/prometheus"
+
+
+def test_gateway_token_files_are_compose_secrets(variant):
+    """Experiment control and feedback need bearer tokens: files that compose mounts from its secrets."""
+    _, config = variant
+    gateway = config["services"]["gateway"]
+    mounted = {s["target"]: s["source"] for s in gateway["secrets"]}
+    for setting in ("ZOO_OPERATOR_TOKEN_FILE", "ZOO_FEEDBACK_TOKEN_FILE"):
+        secret = mounted[gateway["environment"][setting]]
+        assert config["secrets"][secret]["environment"].startswith("ZOOSERVE_"), secret
