@@ -63,6 +63,8 @@ def _variant_rows(variants: list[dict[str, Any]], stopped: dict[str, str]) -> st
 
 
 def _difference(figures: dict[str, float], p_name: str) -> str:
+    if figures.get("low") == -1 and figures.get("high") == 1:
+        return "not enough data yet"
     interval = f' [{figures["low"]:+.1%}, {figures["high"]:+.1%}]' if "low" in figures else ""
     return f'{figures["difference"]:+.1%}{interval} ({p_name} = {figures["p_value"]:.3g})'
 
