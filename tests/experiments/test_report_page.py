@@ -46,6 +46,6 @@ def test_no_label_is_clipped(browser, tmp_path):  # noqa: F811
         titles = page.eval_on_selector_all("svg[role=img]", "nodes => nodes.map(n => n.getAttribute('aria-label'))")
         assert "treatment - control_variant_with_a_long_name: accuracy, estimate and 95% confidence sequence" in titles
         # never_labelled: no labels, and too few requests for an error rate of about 1%
-        assert page.locator("text=not enough data yet").count() == 2
+        assert page.locator("p.empty").count() == 2
     finally:
         page.close()
