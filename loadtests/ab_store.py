@@ -102,6 +102,14 @@ def single_feedback(store: RecordStore, count: int) -> float:
     return (time.perf_counter() - started) / max(1, len(rows))
 
 
+def _cpu() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.machine()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.machine())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.ab_store", description=__doc__.split("\n")[0])
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
@@ -129,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         per_feedback = single_feedback(store, 200)
         timed = asyncio.run(timings(router, args.repeat))
         store.db.close()
-    print(f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "
+    print(f"machine: {_cpu()}, {psutil.cpu_count()} cores, "
           f"{psutil.virtual_memory().total / 2**30:.1f} GiB; {args.database}, {args.records} records in batches "
           f"of {args.batch}, {args.labelled:.0%} labelled")
     print(f"writing: {written['records_per_s']:.0f} records/s ({written['cpu_us_per_record']:.0f} us of CPU per "

@@ -8,9 +8,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import free_port
 from tests.gateway.conftest import running_gateway
-from zooserve.gateway.settings import BackendSettings, Settings
+from tests.gateway.test_experiments import _dead_backend
+from zooserve.gateway.settings import Settings
 
 EXPERIMENTS = """
 experiments:
@@ -28,9 +28,7 @@ def start(loop_thread, tmp_path):
     (tmp_path / "experiments.yaml").write_text(EXPERIMENTS)
     (tmp_path / "operator").write_text(OPERATOR + "\n")  # a trailing newline, as `echo` writes it
     (tmp_path / "feedback").write_text(FEEDBACK)
-    port = free_port()
-    dead = BackendSettings(inference_url=f"http://127.0.0.1:{port}", management_url=f"http://127.0.0.1:{port}",
-                           grpc_address=f"127.0.0.1:{port}", key_dir=None)
+    dead = _dead_backend()
 
     @contextmanager
     def gateway(**settings):

@@ -330,7 +330,7 @@ class Gateway:
         await self.experiments.restore(name, variant)
         return self.describe_experiment(name)
 
-    async def stop(self, name: str, variant: str, reason: str) -> dict[str, Any]:
+    async def stop_variant(self, name: str, variant: str, reason: str) -> dict[str, Any]:
         """An operator stops a variant on every replica (Conflict for the control: it is what the others are
         compared with)."""
         if self._variant(name, variant) == self.experiment(name).control:

@@ -83,7 +83,7 @@ def install_experiment_routes(app: FastAPI, gateway: Gateway) -> None:
     @app.post("/experiments/{name}/variants/{variant}/stop", **controls,
               summary="Stop a variant's traffic on every replica, until it is restored")
     async def stop(name: str, variant: str, body: StopRequest) -> dict[str, Any]:
-        return await gateway.stop(name, variant, body.reason)
+        return await gateway.stop_variant(name, variant, body.reason)
 
     @app.post("/experiments/{name}/variants/{variant}/restore", **controls,
               summary="Give a stopped variant its configured traffic again, on every replica")
