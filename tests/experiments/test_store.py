@@ -8,7 +8,13 @@ import time
 import pytest
 
 from tests.postgres import running_postgres
-from zooserve.gateway.experiments.store import DuplicateFeedbackError, Record, RecordStore, UnknownRequestError
+from zooserve.gateway.experiments.store import (
+    DuplicateFeedbackError,
+    Record,
+    RecordStore,
+    UnknownRequestError,
+    insert_new,
+)
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +119,31 @@ def test_postgres_record_times_are_widened_to_8_bytes(postgres_url, tmp_path):
     asyncio.run(store.close())
     created = next(r["created"] for r in rows if r["request_id"] == "precise")
     assert abs(created - time.time()) < 60
+
+
+def test_records_written_before_the_totals_existed_are_counted_once(store_factory):
+    """An older database (records and labels, no totals) gets its totals when a store opens it; once."""
+    store = store_factory()
+    if store.db.postgres:  # the module's server: start from empty tables
+        store.db.execute("DELETE FROM experiment_totals")
+        store.db.execute("DELETE FROM experiment_latency")
+        store.db.execute("DELETE FROM experiment_feedback")
+        store.db.execute("DELETE FROM experiment_records")
+    old = [record(f"old{i}", variant="ab"[i % 3 == 0]) for i in range(25_000)]  # more than one chunk
+    old += [record("old1", kind="shadow", model="squeezenet1_0", agrees=False)]
+    store.db.run(lambda tx: insert_new(tx, old))
+    labels = [(f"old{i}", 281 if i % 4 else 5, time.time()) for i in range(0, 1000)]
+    store.db.run(lambda tx: tx.many("INSERT INTO experiment_feedback (request_id, label_index, created) "
+                                    "VALUES (?, ?, ?)", labels))
+    asyncio.run(store.close())
+    reopened = store_factory()
+    totals = asyncio.run(reopened.aggregates("exp"))
+    asyncio.run(reopened.close())
+    again = asyncio.run(store_factory().aggregates("exp"))
+    for figures in (totals, again):
+        assert figures.total("a", "requests") + figures.total("b", "requests") == 25_000
+        assert figures.total("b", "requests") == sum(1 for i in range(25_000) if i % 3 == 0)
+        assert figures.total("a", "labelled") + figures.total("b", "labelled") == 1000
+        assert figures.total("a", "correct") + figures.total("b", "correct") == 750
+        assert figures.histogram("a").n == figures.total("a", "requests")
+        assert figures.agreement[("a", "squeezenet1_0")] == (1, 0)

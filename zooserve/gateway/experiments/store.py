@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import totals
-from .database import Database, Transaction
+from .database import SCHEMA_LOCK, Database, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +89,38 @@ PRIMARY = "SELECT experiment, variant, model, status, top1_index FROM experiment
           "WHERE request_id = ? AND kind = 'primary'"
 
 
+BACKFILL_CHUNK = 10_000
+
+
+def backfill(tx: Transaction, bucket_s: int) -> int:
+    """A database written before the running totals existed gets them from its records and labels, once (under
+    PostgreSQL's schema lock: replicas starting together wait for the first). The records counted."""
+    if tx.postgres:
+        tx.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
+    if tx.execute("SELECT 1 FROM experiment_totals LIMIT 1") or not tx.execute(
+            "SELECT 1 FROM experiment_records LIMIT 1"):
+        return 0
+    after, counted = ("", "", ""), 0
+    while rows := tx.execute(f"SELECT {', '.join(RECORD_COLUMNS)} FROM experiment_records WHERE (request_id, kind, "
+                             "model) > (?, ?, ?) ORDER BY request_id, kind, model LIMIT ?", (*after, BACKFILL_CHUNK)):
+        records = [Record(*row) for row in rows]
+        totals.add(tx, *totals.additions(records, bucket_s))
+        after, counted = records[-1].key, counted + len(records)
+    labels = tx.execute("SELECT r.experiment, r.variant, r.model, r.top1_index, f.label_index, f.created FROM "
+                        "experiment_feedback f JOIN experiment_records r ON r.request_id = f.request_id AND "
+                        "r.kind = 'primary' WHERE r.status = 200")
+    totals.add(tx, totals.label_additions(labels, bucket_s), [])
+    log.warning("experiment totals computed from %d records written before they existed", counted)
+    return counted
+
+
 class RecordStore:
     def __init__(self, sqlite_path: Path, database_url: str | None = None, flush_interval_s: float = 0.2,
                  bucket_s: int = 60):
         self.db = Database(database_url, sqlite_path)
         self.flush_interval_s = flush_interval_s
         self.bucket_s = bucket_s  # the time resolution of the totals (and of the report's chart)
+        self.db.run(lambda tx: backfill(tx, bucket_s))
         self.pending: list[Record] = []
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
@@ -159,10 +185,9 @@ class RecordStore:
         experiment, variant, model, status, top1_index = known[0]
         tx.execute("INSERT INTO experiment_feedback (request_id, label_index, created) VALUES (?, ?, ?)",
                    (request_id, label_index, now))
-        if status == 200:  # a failed request has no answer to be right or wrong
-            addition = totals.feedback_addition(experiment, variant, model, label_index == top1_index, now,
-                                                self.bucket_s)
-            totals.add(tx, [addition], [])
+        if status == 200:  # a failed request has no answer to be right or wrong (as in backfill)
+            label = (experiment, variant, model, top1_index, label_index, now)
+            totals.add(tx, totals.label_additions([label], self.bucket_s), [])
         return experiment
 
     async def request(self, request_id: str) -> tuple[str, str] | None:

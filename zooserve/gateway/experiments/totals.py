@@ -64,9 +64,15 @@ def additions(records: Iterable[Record], bucket_s: int) -> tuple[list[tuple], li
             sorted(key + (n,) for key, n in latency.items()))
 
 
-def feedback_addition(experiment: str, variant: str, model: str, correct: bool, now: float, bucket_s: int) -> tuple:
-    """A label for a successful primary request, counted in the bucket of its arrival (when it became known)."""
-    return (experiment, variant, "primary", model, bucket_of(now, bucket_s), 0, 0, 1, int(correct), 0, 0)
+def label_additions(labels: Iterable[tuple], bucket_s: int) -> list[tuple]:
+    """What labels add to experiment_totals, summed by key: (experiment, variant, model, top-1, label, time)."""
+    counts: Counter[tuple] = Counter()
+    for experiment, variant, model, top1_index, label_index, created in labels:
+        key = (experiment, variant, "primary", model, bucket_of(created, bucket_s))
+        counts[key + ("labelled",)] += 1
+        counts[key + ("correct",)] += label_index == top1_index
+    keys = sorted({key[:-1] for key in counts})
+    return [key + (0, 0, counts[key + ("labelled",)], counts[key + ("correct",)], 0, 0) for key in keys]
 
 
 def add(tx: Transaction, totals: list[tuple], latency: list[tuple]) -> None:
