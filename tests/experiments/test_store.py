@@ -147,3 +147,22 @@ def test_records_written_before_the_totals_existed_are_counted_once(store_factor
         assert figures.total("a", "correct") + figures.total("b", "correct") == 750
         assert figures.histogram("a").n == figures.total("a", "requests")
         assert figures.agreement[("a", "squeezenet1_0")] == (1, 0)
+
+
+def test_a_dropped_postgres_connection_is_replaced(postgres_url, tmp_path):
+    """The server ends the store's connection (as a restart would): the call that meets it fails, and is kept
+    for the next flush; the next call connects again and writes it."""
+    import psycopg
+
+    store = RecordStore(tmp_path / "unused.sqlite3", database_url=postgres_url)
+    pid = store.db.connection.info.backend_pid
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    store.add(record("after-the-drop"))
+    with pytest.raises(psycopg.OperationalError):
+        asyncio.run(store.flush())
+    assert len(store.pending) == 1
+    rows = asyncio.run(store.records("exp"))
+    new_pid = store.db.connection.info.backend_pid
+    asyncio.run(store.close())
+    assert "after-the-drop" in {r["request_id"] for r in rows} and new_pid != pid

@@ -90,6 +90,7 @@ class Database:
         if url:
             import psycopg
 
+            self.url = url
             self.connection = psycopg.connect(url, autocommit=True)
             self.mark, self.integrity_error = "%s", psycopg.errors.UniqueViolation
             self.now = "CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION)"
@@ -116,6 +117,8 @@ class Database:
         """All or nothing: committed on leaving, rolled back on an exception."""
         with self.lock:
             if self.postgres:
+                if self.connection.broken:  # the server restarted, or the network dropped: the call that saw
+                    self._reconnect()  # it failed (its caller retries); this one gets a new connection
                 with self.connection.transaction(), self.connection.cursor() as cursor:
                     yield Transaction(cursor, self.mark, True)
                 return
@@ -128,6 +131,12 @@ class Database:
                     cursor.execute("ROLLBACK")
                 raise
             cursor.execute("COMMIT")
+
+    def _reconnect(self) -> None:
+        import psycopg
+
+        self.connection.close()
+        self.connection = psycopg.connect(self.url, autocommit=True)
 
     def run(self, work: Callable[[Transaction], T]) -> T:
         with self.transaction() as tx:
