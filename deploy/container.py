@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WORKDIR = "/var/lib/zooserve/torchserve"
 PROXY_TEMPLATE = Path(__file__).resolve().parent / "keyproxy" / "nginx.conf.template"
+# TorchServe's logs to stdout (`docker logs`, `kubectl logs`) instead of files in its working directory
+LOG_CONFIG = Path(__file__).resolve().parent / "torchserve" / "log4j2.xml"
 ROUTE_PREFIX = "ZOO_ROUTES__"  # the gateway's routing table, one variable per model (pydantic-settings style)
 # The variables of the container roles (this file and entrypoint.sh), beside the gateway's ZOO_* settings:
 CONTAINER_VARIABLES = (
@@ -41,6 +43,7 @@ CONTAINER_VARIABLES = (
     "ZOO_TS_PRELOAD",             # torchserve: "false" to start empty (the gateway loads on first use)
     "ZOO_TS_CONFIG",              # torchserve: the config file (default: zooserve/configs/torchserve.properties)
     "ZOO_TS_WORKDIR",             # torchserve, keyproxy: TorchServe's working directory (its key file)
+    "ZOO_TS_LOG_CONFIG",          # torchserve: TorchServe's log4j2 config (default: deploy/torchserve/log4j2.xml)
     "ZOO_MODEL_STORE",            # torchserve: the archives (default: the repo's model_store/)
     "ZOO_PROXY_DIR",              # keyproxy: where nginx's config and temporary files go
     "ZOO_PROXY_INFERENCE_PORT",   # keyproxy: 9080
@@ -54,7 +57,7 @@ def env_path(name: str, default: str | Path) -> Path:
 
 
 def workdir() -> Path:
-    """TorchServe's working directory: its key_file.json, logs and temp files (a volume shared in the pod)."""
+    """TorchServe's working directory: its key_file.json, config and pid file (a volume shared in the pod)."""
     return env_path("ZOO_TS_WORKDIR", DEFAULT_WORKDIR)
 
 
@@ -178,8 +181,7 @@ def read_keys(directory: Path) -> dict[str, str] | None:
 
 def run_torchserve() -> None:
     directory = workdir()
-    for sub in ("logs", "tmp"):
-        (directory / sub).mkdir(parents=True, exist_ok=True)
+    (directory / "tmp").mkdir(parents=True, exist_ok=True)
     # a restarted container must not leave the old keys (or pid file) for the gateway or the proxy to read
     (directory / "key_file.json").unlink(missing_ok=True)
     (directory / "tmp" / ".model_server.pid").unlink(missing_ok=True)
@@ -189,14 +191,12 @@ def run_torchserve() -> None:
     print(f"TorchServe in {directory} with {config}; loading at start: {', '.join(models or []) or 'nothing'}",
           flush=True)
     env |= {
-        "LOG_LOCATION": str(directory / "logs"),
-        "METRICS_LOCATION": str(directory / "logs"),
         "TMPDIR": str(directory / "tmp"),  # TorchServe's pid file; Java unpacks archives in /tmp (java.io.tmpdir)
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
     }
     os.chdir(directory)  # TorchServe writes key_file.json into its working directory
     command = ["torchserve", "--start", "--foreground", "--ncs", "--ts-config", str(config),
-               "--model-store", str(model_store())]
+               "--model-store", str(model_store()), "--log-config", str(env_path("ZOO_TS_LOG_CONFIG", LOG_CONFIG))]
     os.execvpe(command[0], command, env)
 
 
@@ -263,8 +263,15 @@ def http_status(url: str, token: str | None = None, timeout: float = 3.0) -> tup
         return 0, str(error).encode()
 
 
+# TorchServe's /ping answers 500 once any one model's worker has kept failing for its maxRetryTimeoutInSec: the
+# frontend is alive and serves the other models, and it keeps restarting that worker (the gateway answers 503
+# for that model alone), so a probe that restarted or unreadied the container would take every model down
+ALIVE = (200, 500)
+
+
 def check_torchserve(ready: bool) -> str | None:
-    """None when healthy, else why not. Ready: also every model of the group has a READY worker."""
+    """None when healthy, else why not. Healthy: the frontend answers /ping. Ready (the startup check): also
+    every model of the group has a READY worker."""
     directory = workdir()
     keys, config = read_keys(directory), directory / "config.properties"
     if keys is None or not config.exists():
@@ -273,7 +280,7 @@ def check_torchserve(ready: bool) -> str | None:
     props = read_properties(config)
     host, port = address(props.get("inference_address", "http://127.0.0.1:8080"))
     status, body = http_status(f"http://{host}:{port}/ping", keys["inference"])
-    if status != 200:
+    if status not in ALIVE:
         return f"/ping answered {status}: {body[:200]!r}"
     if not ready:
         return None
@@ -296,7 +303,7 @@ def check(role: str, ready: bool) -> str | None:
     if role == "keyproxy":  # through the proxy without a token: fails while its tokens are stale
         port = os.environ.get("ZOO_PROXY_INFERENCE_PORT", "9080")
         status, body = http_status(f"http://127.0.0.1:{port}/ping")
-        return None if status == 200 else f"proxy /ping answered {status}: {body[:200]!r}"
+        return None if status in ALIVE else f"proxy /ping answered {status}: {body[:200]!r}"
     return f"unknown role {role!r}"
 
 

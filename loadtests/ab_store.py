@@ -9,7 +9,7 @@ totals, one transaction per batch), in batches of ``--batch`` records (a flush's
 rate), time-stamped as if they came at ``--rate`` requests per second; ``--labelled`` of them get feedback
 through the store's feedback path. Then the report (GET /experiments/{name}/report: totals read, figures,
 fixed-horizon and sequential statistics) and a guardrail pass (ExperimentRouter.evaluate) are timed
-``--repeat`` times. PostgreSQL is a throwaway server (tests/postgres.py) unless ``--database-url`` names one.
+``--repeat`` times. PostgreSQL is a throwaway server (loadtests/postgres.py) unless ``--database-url`` names one.
 The data lives in a temporary directory under ``--dir`` (removed after), never in the repository.
 """
 
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zoo-ab-store-", dir=args.dir)))
         url = args.database_url
         if args.database == "postgresql" and url is None:
-            from tests.postgres import running_postgres
+            from loadtests.postgres import running_postgres
 
             url = stack.enter_context(running_postgres())
         store = RecordStore(directory / "records.sqlite3", url)

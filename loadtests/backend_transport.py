@@ -1,13 +1,13 @@
 """Which transport should the gateway use to reach TorchServe: pooled keep-alive HTTP or gRPC?
 
-Runs the gateway's own backend client (zooserve/gateway/backend.py, ``protocol="http"`` or ``"grpc"``)
+Runs the gateway's own inference clients (zooserve/gateway/backend/: ``HttpInference`` and ``GrpcInference``)
 against a real TorchServe, in alternating rounds so that both see the same machine load, and prints
 throughput and latency per transport and concurrency. The model defaults to resnet8_digits (about 2 ms
 a forward pass), so that what differs is the transport and not the network. It runs on uvloop, as the
 gateway does, and also gives the client's CPU per call (this process's CPU time, gRPC's threads included,
 over the calls): on a 2-core machine every millisecond of it is taken from the model's workers.
 
-    .venv/bin/python loadtests/backend_transport.py [--model resnet8_digits] [--requests 200] [--rounds 5]
+    .venv/bin/python -m loadtests.backend_transport [--model resnet8_digits] [--requests 200] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -16,21 +16,23 @@ import argparse
 import asyncio
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import uvloop
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from zooserve.gateway.backend.backend import Inference
+from zooserve.gateway.backend.calls import KeyRing
+from zooserve.gateway.backend.grpc_inference import GrpcInference
+from zooserve.gateway.backend.http_inference import HttpInference
+from zooserve.gateway.backend.management import Management
+from zooserve.gateway.experiments.stats import percentile
+from zooserve.gateway.settings import BackendSettings
+from zooserve.store.build import ArchiveOptions, build_archive
+from zooserve.torchserve import TorchServe, TorchServePorts
 
-from tests.conftest import torchserve_ports  # noqa: E402
-from zooserve.gateway.backend import TorchServeBackend  # noqa: E402
-from zooserve.gateway.settings import BackendSettings  # noqa: E402
-from zooserve.store.build import ArchiveOptions, build_archive  # noqa: E402
-from zooserve.torchserve import TorchServe  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cpu_seconds() -> float:
@@ -38,7 +40,7 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def burst(backend: TorchServeBackend, model: str, image: bytes, requests: int, concurrency: int):
+async def burst(backend: Inference, model: str, image: bytes, requests: int, concurrency: int):
     """``requests`` predictions from ``concurrency`` clients; (requests per second, latencies in s, CPU
     seconds per call)."""
     latencies: list[float] = []
@@ -57,8 +59,12 @@ async def burst(backend: TorchServeBackend, model: str, image: bytes, requests: 
 async def compare(torchserve: TorchServe, args: argparse.Namespace) -> None:
     settings = BackendSettings(inference_url=torchserve.inference_url, management_url=torchserve.management_url,
                                grpc_address=f"127.0.0.1:{torchserve.ports.grpc_inference}", key_dir=torchserve.workdir)
-    backends = {p: TorchServeBackend("bench", settings, p) for p in ("http", "grpc")}
-    await backends["http"].register(args.model, 600)
+    keys = KeyRing(settings.key_dir)
+    backends: dict[str, Inference] = {"http": HttpInference("bench", settings, keys),
+                                      "grpc": GrpcInference("bench", settings, keys)}
+    management = Management("bench", settings, keys)
+    await management.register(args.model, 600)
+    management.close()
     for name in args.images:
         image = (ROOT / "tests" / "data" / name).read_bytes()
         for concurrency in args.concurrency:
@@ -70,8 +76,8 @@ async def compare(torchserve: TorchServe, args: argparse.Namespace) -> None:
                     results[protocol].append(await burst(backend, args.model, image, args.requests, concurrency))
             for protocol, rounds in results.items():
                 throughput = statistics.median(r[0] for r in rounds)
-                latencies = sorted(x for r in rounds for x in r[1])
-                p50, p99 = (latencies[int(len(latencies) * q)] * 1000 for q in (0.5, 0.99))
+                latencies = [x for r in rounds for x in r[1]]
+                p50, p99 = (percentile(latencies, q) * 1000 for q in (50, 99))
                 cpu_ms = statistics.median(r[2] for r in rounds) * 1000
                 print(f"| {args.model} | {name} ({len(image) // 1024} KiB) | {concurrency} | {protocol} | "
                       f"{throughput:.1f} | {p50:.1f} | {p99:.1f} | {cpu_ms:.2f} |", flush=True)
@@ -90,7 +96,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
         store = Path(tmp) / "store"
         build_archive(args.model, store, ArchiveOptions())
-        with TorchServe(Path(tmp) / "torchserve", store, torchserve_ports()) as torchserve:
+        with TorchServe(Path(tmp) / "torchserve", store, TorchServePorts.free()) as torchserve:
             print("| model | image | clients | transport | requests/s (median of rounds) | p50 ms | p99 ms "
                   "| client CPU ms per call |")
             print("| --- | --- | --- | --- | --- | --- | --- | --- |")

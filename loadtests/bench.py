@@ -1,15 +1,17 @@
-"""``make bench``: for each network, the limit, our stack and (for the reference networks) stock TorchServe,
-side by side in one run, written to loadtests/results/<timestamp>/ and docs/benchmarks.md.
+"""``make bench``: for each network, the honest limit and our stack, and for the reference networks our
+stack beside its peers, written to loadtests/results/<timestamp>/ and docs/benchmarks.md.
 
-    python -m loadtests.bench [--models a,b] [--duration S] [--concurrency N] [--no-docs]
+    python -m loadtests.bench [--models a,b] [--duration S] [--concurrency N] [--rounds R] [--no-docs]
 
-(a) the limit: the bare model in a tight loop on this machine, decode and preprocessing included, at its
-best batch size, channels_last, float32, the same torch threads as a serving worker (all cores);
-(b) our stack (TorchServe with the zoo handler + the gateway) under locust, closed loop, users stepped up
-until throughput stops growing; for the reference networks, the same load straight at our TorchServe and
-over gRPC and v2 too, and the gateway's overhead to the microsecond (overhead.py);
-(c) stock TorchServe (built-in image_classifier handler) on the same weights and load, at its default
-settings and with one worker.
+(a) the limit (limit.py): the best this machine does with the network at the same numerics, over every
+runtime that agrees with eager, batch sizes 1-16 and both core layouts, each configuration measured in
+interleaved rounds, every configuration kept in summary.json;
+(b) our stack (TorchServe with the zoo handler, on the runtime chosen for each archive, + the gateway)
+under locust, closed loop, users stepped up until throughput stops growing;
+(c) for the reference networks, our stack and its peers (peers.py: stock TorchServe at its defaults and at
+its best configuration, LitServe) through the same steps of users, interleaved in rounds, each ratio
+with its 95% interval; then the same load straight at our TorchServe, over gRPC and v2, and the
+gateway's overhead to the microsecond (overhead.py).
 """
 
 from __future__ import annotations
@@ -20,23 +22,29 @@ import os
 import signal
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 from tqdm import tqdm
 
-from zooserve.handler.bench import best_throughput
+from zooserve.handler.runtimes import RUNTIME_NAMES
 from zooserve.machine import describe_machine
 from zooserve.store.build import ArchiveOptions, build_archive
-from zooserve.torchserve import TorchServe, TorchServeKeys, TorchServePorts
-from zooserve.zoo import list_models, model_info
+from zooserve.torchserve import TorchServeKeys, TorchServePorts
+from zooserve.zoo import list_models
+from zooserve.zoo.runtimes import chosen_runtime
 
+from .limit import BATCHES, limit
+from .litserve_peer import start_litserve
 from .overhead import Paths
 from .overhead import measure as overhead
+from .peers import STEPS, compare
 from .report import write_docs
-from .runner import STEPPING, run_locust, saturate, start_stack
-from .stock import build_stock_archive, stock_supported
+from .runner import STEPPING, run_locust, saturate, start_stack, wait_http
+from .stock import build_stock_archive, register_stock, stock_configs, stock_server, stock_supported, unregister_stock
+from .summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "loadtests" / "results"
@@ -44,7 +52,10 @@ REFERENCE = ("resnet18", "resnet50", "mobilenet_v2")
 OVERHEAD_MODEL = "resnet8_digits"  # a forward pass of about 2 ms
 PORTS = {"rest": 18400, "grpc": 18451, "ts_inference": 18480, "ts_management": 18481, "ts_metrics": 18482,
          "ts_grpc": 18470, "ts_grpc_management": 18471}
-STOCK_PORTS = TorchServePorts(18580, 18581, 18582, 18570, 18571)
+STOCK_PORTS = {name: TorchServePorts(18580 + 10 * i, 18581 + 10 * i, 18582 + 10 * i, 18583 + 10 * i, 18584 + 10 * i)
+               for i, name in enumerate(stock_configs(1))}
+LITSERVE_PORT = 18700
+PHOTO = ROOT / "tests" / "data" / "chelsea.jpg"
 
 
 def overhead_models(names: list[str]) -> list[str]:
@@ -52,16 +63,23 @@ def overhead_models(names: list[str]) -> list[str]:
     return [OVERHEAD_MODEL, *[n for n in REFERENCE if n in names]]
 
 
-def load_through_gateway(host: str, name: str) -> None:
-    """One prediction through the gateway, which registers the model on TorchServe on first use."""
-    answer = httpx.post(f"{host}/predict/{name}", content=(ROOT / "tests/data/chelsea.jpg").read_bytes(),
-                        headers={"Content-Type": "image/jpeg"}, timeout=1800)
-    answer.raise_for_status()
+def load_through_gateway(host: str, name: str, patience_s: float = 1800) -> None:
+    """One prediction through the gateway, which registers the model on TorchServe on first use. A first
+    request that outlives the gateway's deadline (504, or 503 while it loads) is sent again: the
+    gateway goes on loading the model behind it."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        answer = httpx.post(f"{host}/predict/{name}", content=PHOTO.read_bytes(),
+                            headers={"Content-Type": "image/jpeg"}, timeout=patience_s)
+        if answer.status_code not in (503, 504) or time.monotonic() > deadline:
+            answer.raise_for_status()
+            return
+        time.sleep(1)
 
 
 def measure_overhead(name: str, host: str, token: str, requests: int) -> dict:
     load_through_gateway(host, name)
-    paths = Paths(name, (ROOT / "tests/data/chelsea.jpg").read_bytes(), host, f"127.0.0.1:{PORTS['grpc']}",
+    paths = Paths(name, PHOTO.read_bytes(), host, f"127.0.0.1:{PORTS['grpc']}",
                   f"http://127.0.0.1:{PORTS['ts_inference']}", f"127.0.0.1:{PORTS['ts_grpc']}", token)
     try:
         return overhead(paths, requests)
@@ -69,30 +87,77 @@ def measure_overhead(name: str, host: str, token: str, requests: int) -> dict:
         paths.close()
 
 
+def _warm(url: str, **request) -> None:
+    """A peer's first answer (its first batch pays for kernel selection and caches), before any timing."""
+    for _ in range(2):
+        httpx.post(url, timeout=600, **request).raise_for_status()
+
+
+class Peers:
+    """Stock TorchServe in each configuration (one instance each: threads are a process setting),
+    started once for all the reference networks, and LitServe, started per network."""
+
+    def __init__(self, names: list[str], workdir: Path, stack: ExitStack):
+        self.workdir, self.configs = workdir, stock_configs(os.cpu_count() or 1)
+        store = workdir / "stock_store"
+        for name in names:
+            build_stock_archive(name, store)
+        self.names = set(names)
+        self.servers = {key: stack.enter_context(stock_server(config, store, workdir / key, STOCK_PORTS[key]))
+                        for key, config in self.configs.items()} if names else {}
+
+    def systems(self, name: str, host: str, args, out: Path) -> dict:
+        """system -> run(users) for this network (the stock models registered, LitServe started)."""
+        run = lambda target, protocol, tag, token="": (  # noqa: E731
+            lambda users: run_locust(target, name, protocol, users, args.duration, out / f"{name}_{tag}_u{users}",
+                                     token=token))
+        systems = {"ours": run(host, "rest", "rest"), "ours_form": run(host, "rest_form", "rest_form")}
+        for key, server in self.servers.items():
+            register_stock(server, name, self.configs[key])
+            token = server.keys().inference
+            _warm(f"{server.inference_url}/predictions/{name}", headers={"Authorization": f"Bearer {token}"},
+                  content=PHOTO.read_bytes())
+            systems[key] = run(server.inference_url, "torchserve", key, token)
+        _warm(f"http://127.0.0.1:{LITSERVE_PORT}/predict", files={"image": PHOTO.read_bytes()})
+        systems["litserve"] = run(f"http://127.0.0.1:{LITSERVE_PORT}", "litserve", "litserve")
+        return systems
+
+    def compare(self, name: str, host: str, args, out: Path) -> dict:
+        litserve = start_litserve(name, LITSERVE_PORT, self.workdir / f"litserve-{name}.log")
+        try:
+            wait_http(f"http://127.0.0.1:{LITSERVE_PORT}/health", timeout=600)
+            result = compare(self.systems(name, host, args, out), args.rounds, tuple(args.steps))
+        finally:
+            os.killpg(litserve.pid, signal.SIGINT)
+            litserve.wait(60)
+            for server in self.servers.values():
+                unregister_stock(server, name)
+        options = ArchiveOptions()
+        ours = (f"{options.workers} workers x {max(1, (os.cpu_count() or 1) // options.workers)} thread(s), batching "
+                f"{options.batch_size} / {options.max_batch_delay_ms} ms, runtime {chosen_runtime(name)}")
+        result["described"] = {"ours": f"{ours}; raw photograph", "ours_form": f"{ours}; multipart form",
+                               "litserve": "2 workers x 1 thread, batching 4 / 5 ms, eager; multipart form"} | {
+            key: config.describe() for key, config in self.configs.items()}
+        return result
+
+
 def bench_ours(names: list[str], args, out: Path, workdir: Path) -> dict[str, dict]:
     store, options = workdir / "store", ArchiveOptions()
-    # up to a full batch on each worker TorchServe keeps the other workers idle: step at least that far
-    min_users = options.workers * options.batch_size
-    for name in {*names, *overhead_models(names)}:
+    min_users = options.workers * options.batch_size  # up to a full batch on each worker: see saturate
+    served = sorted({*names, *overhead_models(names)})
+    for name in served:
         build_archive(name, store, options)
     ts_dir = workdir / "torchserve"
-    stack = start_stack(store, ts_dir, PORTS, sorted({*names, *overhead_models(names)}))
+    stack = start_stack(store, ts_dir, PORTS, served)
     host, results = f"http://127.0.0.1:{PORTS['rest']}", {}
     try:
         token = TorchServeKeys.read(ts_dir).inference
-        for name in tqdm(names, desc="our stack", unit="model"):
-            load_through_gateway(host, name)  # before anything is timed
-            best, steps = saturate(lambda u: run_locust(host, name, "rest", u, args.duration, out / f"{name}_rest_u{u}"),
-                                   args.concurrency, min_users=min_users)
-            results[name] = {"ours": best.as_dict(), "steps": [s.as_dict() for s in steps]}
-            if name in REFERENCE:  # the same load straight at TorchServe, and the other protocols
-                direct = run_locust(f"http://127.0.0.1:{PORTS['ts_inference']}", name, "torchserve", best.users,
-                                    args.duration, out / f"{name}_direct_u{best.users}", token=token)
-                results[name]["direct"] = direct.as_dict()
-                grpc_run = run_locust(host, name, "grpc", best.users, args.duration, out / f"{name}_grpc",
-                                      grpc_target=f"127.0.0.1:{PORTS['grpc']}")
-                v2_run = run_locust(host, name, "v2", best.users, args.duration, out / f"{name}_v2")
-                results[name] |= {"grpc": grpc_run.as_dict(), "v2": v2_run.as_dict()}
+        with ExitStack() as peers_stack:
+            peers = Peers([n for n in names if n in REFERENCE and stock_supported(n)], workdir, peers_stack)
+            for name in tqdm(names, desc="our stack", unit="model"):
+                load_through_gateway(host, name)  # before anything is timed
+                results[name] = (_against_peers(name, host, token, peers, args, out) if name in peers.names
+                                 else _alone(name, host, args, out, min_users))
         results["overhead"] = [measure_overhead(name, host, token, args.overhead_requests)
                                for name in tqdm(overhead_models(names), desc="gateway overhead", unit="model")]
     finally:
@@ -101,61 +166,22 @@ def bench_ours(names: list[str], args, out: Path, workdir: Path) -> dict[str, di
     return results
 
 
-def bench_stock(names: list[str], args, out: Path, workdir: Path) -> dict[str, dict]:
-    if not names:  # TorchServe refuses to start on an empty model store
-        return {}
-    store = workdir / "stock_store"
-    for name in names:
-        build_stock_archive(name, store)
-    results = {}
-    with TorchServe(workdir / "stock_ts", store, STOCK_PORTS, template=None) as ts:
-        keys = ts.keys()
-        management = httpx.Client(base_url=ts.management_url, timeout=600,
-                                  headers={"Authorization": f"Bearer {keys.management}"})
-        for name in tqdm(names, desc="stock TorchServe", unit="model"):
-            # TorchServe's default for models it loads at start-up: one worker per core
-            management.post("/models", params={"url": f"{name}.mar", "synchronous": "true",
-                                               "initial_workers": os.cpu_count()}).raise_for_status()
-            workers = len(management.get(f"/models/{name}").json()[0]["workers"])
-            run = lambda u, tag: run_locust(ts.inference_url, name, "torchserve", u, args.duration,  # noqa: E731
-                                            out / f"{name}_stock_{tag}_u{u}", token=keys.inference)
-            default, _ = saturate(lambda u: run(u, "default"), args.concurrency)
-            management.put(f"/models/{name}", params={"min_worker": 1, "max_worker": 1, "synchronous": "true"})
-            one, _ = saturate(lambda u: run(u, "1worker"), args.concurrency)
-            results[name] = {"default_workers": workers, "default": default.as_dict(), "one_worker": one.as_dict()}
-            management.delete(f"/models/{name}")
-    return results
+def _alone(name: str, host: str, args, out: Path, min_users: int) -> dict:
+    best, steps = saturate(lambda u: run_locust(host, name, "rest", u, args.duration, out / f"{name}_rest_u{u}"),
+                           args.concurrency, min_users=min_users)
+    return {"ours": best.as_dict(), "steps": [s.as_dict() for s in steps]}
 
 
-def summarize(names, limits, ours, stock, fine_overhead: list[dict]) -> list[dict]:
-    rows = []
-    for name in names:
-        mine, direct = ours[name]["ours"], ours[name].get("direct", {})
-        limit_rps, limit_config = limits[name]
-        row = {
-            "name": name, "seed_top1": model_info(name).seed_top1, "rps": mine["rps"], "p50_ms": mine["p50_ms"],
-            "p95_ms": mine["p95_ms"], "p99_ms": mine["p99_ms"], "failures": mine["failures"], "users": mine["users"],
-            "stepped_users": [step["users"] for step in ours[name]["steps"]],
-            "limit_rps": limit_rps, "limit_batch": limit_config["batch"],
-            "limit_layout": f"{limit_config['processes']} x {limit_config['threads']}", "ratio_to_limit": mine["rps"] / limit_rps,
-            "direct_rps": direct.get("rps"), "direct_p50_ms": direct.get("p50_ms"),
-            "loadgen_cpu_share": mine["loadgen_cpu_share"],
-        }
-        for protocol in ("grpc", "v2"):
-            if protocol in ours[name]:
-                row[f"{protocol}_rps"], row[f"{protocol}_p50_ms"] = (ours[name][protocol]["rps"],
-                                                                     ours[name][protocol]["p50_ms"])
-        fine = next((o for o in fine_overhead if o["model"] == name), None)
-        if fine:  # the sub-millisecond measurement (loadtests/overhead.py), REST against REST
-            row["gateway_overhead_p50_ms"] = fine["added"]["gateway REST"]["p50_ms"]
-            row["gateway_overhead_p99_ms"] = fine["added"]["gateway REST"]["p99_ms"]
-        if name in stock:
-            row["stock_rps"] = stock[name]["default"]["rps"]
-            row["stock_default_workers"] = stock[name]["default_workers"]
-            row["stock_best_rps"] = max(stock[name]["default"]["rps"], stock[name]["one_worker"]["rps"])
-            row["ratio_to_stock"] = mine["rps"] / row["stock_rps"] if row["stock_rps"] else None
-        rows.append(row)
-    return rows
+def _against_peers(name: str, host: str, token: str, peers: Peers, args, out: Path) -> dict:
+    """Our stack and its peers in rounds, then at our best step: straight at TorchServe, gRPC and v2."""
+    comparison = peers.compare(name, host, args, out)
+    users = comparison["systems"]["ours"]["best_users"]
+    run = lambda target, protocol, tag, **kw: run_locust(target, name, protocol, users, args.duration,  # noqa: E731
+                                                         out / f"{name}_{tag}", **kw).as_dict()
+    return {"peers": comparison,
+            "direct": run(f"http://127.0.0.1:{PORTS['ts_inference']}", "torchserve", f"direct_u{users}", token=token),
+            "grpc": run(host, "grpc", "grpc", grpc_target=f"127.0.0.1:{PORTS['grpc']}"),
+            "v2": run(host, "v2", "v2")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +189,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="", help="comma-separated names (default: every seed model + refs)")
     parser.add_argument("--duration", type=float, default=20, help="seconds per locust run")
     parser.add_argument("--concurrency", type=int, default=0, help="fixed users (default: found by stepping)")
-    parser.add_argument("--limit-seconds", type=float, default=6)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of our stack and its peers")
+    parser.add_argument("--steps", type=lambda text: [int(u) for u in text.split(",")], default=list(STEPS),
+                        help="users of every system in the comparison with the peers")
+    parser.add_argument("--limit-seconds", type=float, default=6, help="seconds per configuration of the limit")
+    parser.add_argument("--limit-rounds", type=int, default=3, help="interleaved rounds of the limit")
+    parser.add_argument("--limit-runtimes", default=",".join(RUNTIME_NAMES), help="the runtimes the limit tries")
+    parser.add_argument("--limit-batches", type=lambda text: tuple(int(b) for b in text.split(",")), default=BATCHES,
+                        help="the batch sizes the limit tries")
     parser.add_argument("--overhead-requests", type=int, default=400,
                         help="rounds (one request per path each) of the gateway overhead measurement")
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -173,16 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     out = args.results / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True)
     started = time.time()
-    # the bare model's best over worker layouts and batch sizes, and the configuration that gave it
-    limits = {name: best_throughput(name, args.limit_seconds) for name in tqdm(names, desc="limits", unit="model")}
+    runtimes = tuple(args.limit_runtimes.split(","))
+    limits = {name: limit(name, args.limit_seconds, args.limit_rounds, args.limit_batches, runtimes)
+              for name in tqdm(names, desc="limits", unit="model")}
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
         ours = bench_ours(names, args, out, Path(tmp))
-        stock = bench_stock([n for n in names if stock_supported(n)], args, out, Path(tmp))
     fine = ours.pop("overhead")
     summary = {"machine": describe_machine(), "started": started, "seconds": time.time() - started,
-               "duration_s": args.duration, "stepping": STEPPING,
-               "models": summarize(names, limits, ours, stock, fine),
-               "overhead": fine, "details": {"ours": ours, "stock": stock}}
+               "duration_s": args.duration, "stepping": STEPPING, "rounds": args.rounds,
+               "models": summarize(names, limits, ours, fine), "overhead": fine,
+               "details": {"ours": ours, "limits": limits}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if not args.no_docs:
         write_docs(summary, out)

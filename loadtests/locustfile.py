@@ -5,8 +5,9 @@ Every response is checked (status and shape), so a wrong answer counts as a fail
     locust -f loadtests/locustfile.py RestUser --host http://127.0.0.1:8000 --headless -u 4 -r 4 -t 30s \
         --zoo-model resnet18
 
-Name the user class for the protocol: RestUser, GrpcUser, V2User, or TorchServeUser (straight to a
-TorchServe, with ``--zoo-token`` its inference key). Options (also from the environment as ZOO_MODEL,
+Name the user class for the protocol: RestUser, GrpcUser, V2User, TorchServeUser (straight to a
+TorchServe, with ``--zoo-token`` its inference key), RestFormUser (the photograph as a multipart form) or
+LitServeUser (the LitServe peer, loadtests/litserve_peer.py). Options (also from the environment as ZOO_MODEL,
 ZOO_TOKEN, ZOO_GRPC_TARGET, ZOO_IMAGE): ``--zoo-model`` a model or experiment name; ``--zoo-grpc-target``
 host:port of the gateway's gRPC server; ``--zoo-image`` the photograph to send (tests/data/chelsea.jpg).
 """
@@ -18,12 +19,17 @@ import os
 import time
 from pathlib import Path
 
-import grpc
-import grpc.experimental.gevent as grpc_gevent
 from locust import FastHttpUser, User, events, task
+from urllib3 import encode_multipart_formdata
 
-# locust users are gevent greenlets: without this, a blocking gRPC call stalls every user of the process
-grpc_gevent.init_gevent()
+try:  # the official locust image (docker-compose.yml) has no grpcio: there only the HTTP users can run
+    import grpc
+    import grpc.experimental.gevent as grpc_gevent
+except ImportError:
+    grpc = None
+else:
+    # locust users are gevent greenlets: without this, a blocking gRPC call stalls every user of the process
+    grpc_gevent.init_gevent()
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = ROOT / "tests" / "data" / "chelsea.jpg"
@@ -64,13 +70,7 @@ class RestUser(_Zoo, FastHttpUser):
     def predict(self) -> None:
         with self.client.post(f"/predict/{self.model}", data=self.image, name=f"/predict/{self.model}",
                               headers={"Content-Type": "application/octet-stream"}, catch_response=True) as response:
-            if response.status_code != 200:
-                response.failure(f"status {response.status_code}: {response.text[:200]}")
-                return
-            body = response.json()
-            problem = _check_predictions(body.get("predictions", []), self.model, body.get("model", ""))
-            if problem:
-                response.failure(problem)
+            _check_answer(response, self.model)
 
 
 class V2User(_Zoo, FastHttpUser):
@@ -115,6 +115,8 @@ class TorchServeUser(_Zoo, FastHttpUser):
 class GrpcUser(_Zoo, User):
     def on_start(self) -> None:
         super().on_start()
+        if grpc is None:
+            raise RuntimeError("GrpcUser needs grpcio and zooserve installed (pip install -e .)")
         from zooserve._proto import zooserve_pb2 as messages
         from zooserve._proto import zooserve_pb2_grpc as services
 
@@ -140,3 +142,50 @@ class GrpcUser(_Zoo, User):
             request_type="grpc", name=f"Predict/{self.model}", response_time=1e3 * (time.perf_counter() - started),
             response_length=length, exception=Exception(problem) if problem else None, context={},
         )
+
+
+def _form(image: bytes) -> tuple[bytes, str]:
+    """The photograph as a multipart form's ``image`` field: the body and its Content-Type."""
+    return encode_multipart_formdata({"image": ("photo.jpg", image, "image/jpeg")})
+
+
+class _FormUser(_Zoo, FastHttpUser):
+    """The photograph as a multipart form, encoded once per user."""
+
+    abstract = True
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.body, self.content_type = _form(self.image)
+
+
+class RestFormUser(_FormUser):
+    """The gateway's REST API with the photograph as a multipart form, as the LitServe peer takes it."""
+
+    @task
+    def predict(self) -> None:
+        with self.client.post(f"/predict/{self.model}", data=self.body, name=f"/predict/{self.model} (form)",
+                              headers={"Content-Type": self.content_type}, catch_response=True) as response:
+            _check_answer(response, self.model)
+
+
+class LitServeUser(_FormUser):
+    """The LitServe peer (loadtests/litserve_peer.py): the same form at its ``/predict``."""
+
+    @task
+    def predict(self) -> None:
+        with self.client.post("/predict", data=self.body, name="/predict (LitServe)",
+                              headers={"Content-Type": self.content_type}, catch_response=True) as response:
+            _check_answer(response, self.model, names_the_model=False)
+
+
+def _check_answer(response, model: str, names_the_model: bool = True) -> None:
+    """Fails the request unless it answered 200 with sorted probabilities (and, from our stack, the model)."""
+    if response.status_code != 200:
+        response.failure(f"status {response.status_code}: {response.text[:200]}")
+        return
+    body = response.json()
+    answered = body.get("model", "") if names_the_model else model  # LitServe's answer names no model
+    problem = _check_predictions(body.get("predictions", []), model, answered)
+    if problem:
+        response.failure(problem)

@@ -29,16 +29,12 @@ from zooserve._proto import (
     zooserve_pb2,
     zooserve_pb2_grpc,
 )
+from zooserve.gateway.experiments.stats import percentile
 
 BOOTSTRAP_RESAMPLES = 1000
 # gateway path -> the direct TorchServe path over the same transport
 BASELINES = {"gateway REST": "TorchServe REST", "gateway gRPC": "TorchServe gRPC",
              "gateway v2 REST": "TorchServe REST", "gateway v2 gRPC": "TorchServe gRPC"}
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class Paths:
@@ -118,7 +114,7 @@ def measure(paths: Paths, requests: int, seed: int = 0) -> dict:
             started = time.perf_counter()
             calls[name]()
             samples[name].append(1e3 * (time.perf_counter() - started))
-    latency = {name: {"p50_ms": round(statistics.median(s), 3), "p99_ms": round(_percentile(s, 0.99), 3),
+    latency = {name: {"p50_ms": round(statistics.median(s), 3), "p99_ms": round(percentile(s, 99), 3),
                       "mean_ms": round(statistics.fmean(s), 3), "requests": len(s)} for name, s in samples.items()}
     added = {}
     for name, base in BASELINES.items():

@@ -139,6 +139,92 @@ def _added_p50(added: dict) -> str:
     return f"{added['p50_ms']:+.2f}" + (f" ({interval[0]:+.2f} to {interval[1]:+.2f})" if interval else "")
 
 
+def _limit_rule(summary: dict) -> str:
+    if "limits" not in summary.get("details", {}):  # runs before the honest limit
+        return ("- **limit**: the bare model in a tight loop (decode with torchvision.io, resize/crop/normalize, "
+                "forward), eager, channels_last, float32, at its best over batch sizes 1, 2, 4, 8 (stepped until one "
+                "gained less than 5%) and two layouts of the cores, one short run each.")
+    limits = next(iter(summary["details"]["limits"].values()))
+    runtimes = sorted({c["runtime"] for found in summary["details"]["limits"].values() for c in found["configurations"]})
+    return ("- **limit**: the best this machine does with the network at the same numerics (loadtests/limit.py): a "
+            "tight loop of decode (torchvision.io), resize/crop/normalize and the model, no server, over every "
+            f"runtime tried whose logits agree with eager ({', '.join(runtimes)}; any left out is in summary.json with the reason), "
+            "batch sizes "
+            f"{', '.join(str(b) for b in sorted({c['batch'] for c in limits['configurations']}))} and both layouts of "
+            "the cores (one process with all of them, or one single-threaded process per core timed over the same "
+            f"interval; layout = processes x threads); every configuration {limits['rounds']} times "
+            f"{limits['seconds']:g} s, interleaved; the best median counts. Every configuration's median and range "
+            "are in summary.json (`details.limits`), the reference networks' below.")
+
+
+def _peers_rule(summary: dict) -> str:
+    if summary.get("rounds") is None:  # runs before the peers' rounds
+        return ("- **stock**: TorchServe 0.12 with its built-in `image_classifier` handler on the same weights and "
+                "load, at its default settings (default workers) and with one worker (`best`).")
+    return (f"- **peers** (reference networks): our stack, stock TorchServe and LitServe through the same steps of "
+            f"users, interleaved in {summary['rounds']} rounds (loadtests/peers.py); each system's best step by "
+            "median; *vs* is ours over the peer per round, geometric mean with its 95% interval. What each ran is "
+            "under *Peers* below.")
+
+
+def _ratio(ratio: dict | None) -> str:
+    if not ratio or ratio.get("ratio") is None:
+        return "-"
+    interval = ratio.get("ci95")
+    return f"{ratio['ratio']:.2f}x" + (f" ({interval[0]:.2f}-{interval[1]:.2f})" if interval else "")
+
+
+PEER_NAMES = {"ours": "zooserve (raw photograph)", "ours_form": "zooserve (multipart form)",
+              "stock_default": "stock TorchServe, defaults", "stock_best_1w": "stock TorchServe, best (1 worker)",
+              "stock_best_2w": "stock TorchServe, best (2 workers)", "litserve": "LitServe 0.2.19"}
+
+
+def _peer_tables(ours: dict) -> list[str]:
+    compared = {name: details["peers"] for name, details in ours.items() if "peers" in details}
+    if not compared:
+        return []
+    lines = ["", "## Peers", "",
+             "Same photograph (tests/data/chelsea.jpg), same fixed-seed weights, same steps of users for every "
+             "system, closed loop. What each ran:", "",
+             "- zooserve: `make serve`'s stack (gateway + TorchServe with the zoo handler, 2 workers x 1 thread, "
+             "batches of 4 / 5 ms, the archive's runtime); raw body, or the multipart form the LitServe peer takes.",
+             "- stock TorchServe 0.12: built-in `image_classifier` handler, eager model file and state dict "
+             "(loadtests/stock.py); its configuration is in each table.",
+             "- LitServe 0.2.19 (loadtests/litserve_peer.py): 2 workers x 1 thread on the CPU, its batching "
+             "(max 4, 5 ms), PIL decode and torchvision's eval transform, eager, channels_last; the multipart form.", ""]
+    for name, peers in compared.items():
+        described = peers.get("described", {})
+        lines += [f"### `{name}`", "", "| system | configuration | best users | req/s median (range over rounds) "
+                  "| p50 ms | failures | zooserve / it (95% interval) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for system, summary in peers["systems"].items():
+            best = summary["best"]
+            lines.append(f"| {PEER_NAMES.get(system, system)} | {described.get(system, '-')} | {summary['best_users']} | "
+                         f"{best['median_rps']:.1f} ({best['min_rps']:.1f}-{best['max_rps']:.1f}) | {best['p50_ms']:.0f} | "
+                         f"{best['failures']} | {_ratio(peers['ratios'].get(system))} |")
+        lines.append("")
+    return lines
+
+
+def _limit_tables(limits: dict, rows: list[dict]) -> list[str]:
+    shown = [r["name"] for r in rows if "vs_litserve" in r and r["name"] in limits]
+    if not shown:
+        return []
+    lines = ["", "## The limit's configurations (reference networks)", "",
+             "Images/s, median over the rounds (range in summary.json); layout = processes x threads.", ""]
+    for name in shown:
+        configurations = limits[name]["configurations"]
+        batches = sorted({c["batch"] for c in configurations})
+        lines += [f"### `{name}`", "", "| runtime | layout | " + " | ".join(f"batch {b}" for b in batches) + " |",
+                  "| --- | --- |" + " --- |" * len(batches)]
+        for runtime, processes in sorted({(c["runtime"], c["processes"]) for c in configurations}):
+            cells = {c["batch"]: c for c in configurations if c["runtime"] == runtime and c["processes"] == processes}
+            layout = f"{processes} x {next(iter(cells.values()))['threads']}"
+            lines.append(f"| {runtime} | {layout} | " + " | ".join(f"{cells[b]['median']:.1f}" for b in batches) + " |")
+        left_out = limits[name].get("left_out") or {}
+        lines += [f"Left out: {'; '.join(f'{k}: {v}' for k, v in left_out.items())}." if left_out else "", ""]
+    return lines
+
+
 def write_docs(summary: dict, run_dir: Path, docs: Path = DOCS) -> None:
     rows, machine = summary["models"], summary["machine"]
     front = _charts(rows, run_dir, docs)
@@ -151,21 +237,17 @@ def write_docs(summary: dict, run_dir: Path, docs: Path = DOCS) -> None:
         f"GPU: {machine['gpu'] or 'none'}; Python {machine['python']}, torch {machine['torch']} "
         f"({machine['torch_threads']} threads), TorchServe {machine['torchserve']}.", "",
         "How each figure was obtained:",
-        "- **limit**: the bare model in a tight loop (decode with torchvision.io, resize/crop/normalize, forward), "
-        "channels_last, float32, no server, no network, at its best over batch sizes 1, 2, 4, 8 and two layouts of "
-        "the cores: one process with all of them, or one single-threaded process per core timed over the same "
-        "interval (as TorchServe runs workers); the layout is processes x threads.",
+        _limit_rule(summary),
         f"- **zooserve**: locust (FastHttpUser, closed loop, {summary['duration_s']:.0f} s per step) POSTing "
         "tests/data/chelsea.jpg to the gateway's `/predict/<model>`; users stepped 1, 2, 4, ... until throughput "
         f"stopped growing ({_stepping(summary)}); the best step is reported, with the users it had and the steps "
-        "that were run. The load generator runs on the same machine; its CPU share "
-        "is in the last column.",
+        "that were run; for the reference networks, the best step of the rounds beside the peers (below), by "
+        "median. The load generator runs on the same machine; its CPU share is in the last column.",
         "- **direct** (reference networks): the same load straight at our TorchServe (`/predictions/<model>`), "
         "same users.",
         "- **gateway +p50/+p99**: what the gateway adds, measured to the microsecond by one sequential client "
         "(loadtests/overhead.py; locust rounds latencies over 100 ms to 10 ms): see *Gateway overhead* below.",
-        "- **stock**: TorchServe 0.12 with its built-in `image_classifier` handler on the same weights and load, at "
-        "its default settings (default workers) and with one worker (`best`).",
+        _peers_rule(summary),
         "- our serving settings (2 single-threaded workers per model on 2 cores, batches of 4, 5 ms delay) were "
         "chosen by measurement: [tuning.md](tuning.md).", "",
     ]
@@ -176,21 +258,23 @@ def write_docs(summary: dict, run_dir: Path, docs: Path = DOCS) -> None:
                   "but has not been measured. Run `make bench MODELS=resnet50,mobilenet_v2` on a GPU machine to "
                   "fill this in.", ""]
     lines += [
-        "| model | seed top-1 % | zooserve req/s | users (steps) | p50 ms | p95 ms | p99 ms | failures "
-        "| limit img/s (layout, batch) "
-        "| of limit | direct req/s | gateway +p50 / +p99 ms | stock req/s (workers) | stock best | vs stock "
-        "| loadgen CPU |",
-        "| --- |" + " --- |" * 16,
+        "| model | seed top-1 % | runtime | zooserve req/s | users (steps) | p50 ms | p95 ms | p99 ms | failures "
+        "| limit img/s (runtime, layout, batch) | of limit | direct req/s | gateway +p50 / +p99 ms | stock default "
+        "req/s | stock best req/s | vs stock best (95%) | LitServe req/s | vs LitServe (95%) | loadgen CPU |",
+        "| --- |" + " --- |" * 19,
     ]
     for r in rows:
-        stock = f"{_fmt(r.get('stock_rps'))} ({r['stock_default_workers']})" if "stock_rps" in r else "-"
-        ratio = f"{r['ratio_to_stock']:.1f}x" if r.get("ratio_to_stock") else "-"
         lines.append(
-            f"| `{r['name']}` | {_fmt(r.get('seed_top1'), 2)} | {_fmt(r['rps'])} | {r['users']} ({_steps(r)}) | {_fmt(r['p50_ms'], 0)} | {_fmt(r['p95_ms'], 0)} | "
-            f"{_fmt(r['p99_ms'], 0)} | {r['failures']} | {_fmt(r['limit_rps'])} ({r.get('limit_layout', '1 x all')}, "
-            f"{r['limit_batch']}) | {r['ratio_to_limit']:.0%} | {_fmt(r.get('direct_rps'))} | {_added(r)} | {stock} | "
-            f"{_fmt(r.get('stock_best_rps'))} | {ratio} | {r['loadgen_cpu_share']:.0%} |"
+            f"| `{r['name']}` | {_fmt(r.get('seed_top1'), 2)} | {r.get('runtime', 'eager')} | {_fmt(r['rps'])} | "
+            f"{r['users']} ({_steps(r)}) | {_fmt(r['p50_ms'], 0)} | {_fmt(r['p95_ms'], 0)} | {_fmt(r['p99_ms'], 0)} | "
+            f"{r['failures']} | {_fmt(r['limit_rps'])} ({r.get('limit_runtime', 'eager')}, "
+            f"{r.get('limit_layout', '1 x all')}, {r['limit_batch']}) | {r['ratio_to_limit']:.0%} | "
+            f"{_fmt(r.get('direct_rps'))} | {_added(r)} | {_fmt(r.get('stock_rps'))} | {_fmt(r.get('stock_best_rps'))} | "
+            f"{_ratio(r.get('vs_stock_best'))} | {_fmt(r.get('litserve_rps'))} | {_ratio(r.get('vs_litserve'))} | "
+            f"{r['loadgen_cpu_share']:.0%} |"
         )
+    details = summary.get("details", {})
+    lines += _peer_tables(details.get("ours", {})) + _limit_tables(details.get("limits", {}), rows)
     lines += _protocol_table(rows) + _overhead_tables(summary.get("overhead", []))
     lines += ["", "## Charts", "", f"![throughput per network against its limit](img/{throughput_png})", "",
               f"![seed top-1 accuracy against served throughput](img/{accuracy_png})", "",

@@ -15,7 +15,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
-USER_CLASSES = {"rest": "RestUser", "grpc": "GrpcUser", "v2": "V2User", "torchserve": "TorchServeUser"}
+USER_CLASSES = {"rest": "RestUser", "grpc": "GrpcUser", "v2": "V2User", "torchserve": "TorchServeUser",
+                "rest_form": "RestFormUser", "litserve": "LitServeUser"}
 STEP_GAIN = 1.05  # a step of users that grows throughput by less than this is flat
 # the rule of ``saturate`` and ``run_locust``, in summary.json (report.STEPPING_RULES says it in words)
 STEPPING = "two flat steps, at least workers x batch users, counted once all users run"

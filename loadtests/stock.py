@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import torch
 from model_archiver.model_archiver_config import ModelArchiverConfig
 from model_archiver.model_packaging import generate_model_archive
 
+from zooserve.torchserve import TorchServe, TorchServePorts
 from zooserve.zoo import create_model
 from zooserve.zoo.labels import class_names
 
@@ -52,3 +55,51 @@ def build_stock_archive(name: str, store: Path, seed: int = 0) -> Path:
             )
         )
     return store / f"{name}.mar"
+
+
+@dataclass(frozen=True)
+class StockConfig:
+    """How stock TorchServe runs the model: its workers, torch threads (None: torch's default, all cores
+    in every worker) and batching."""
+
+    workers: int
+    threads: int | None
+    batch_size: int
+    max_batch_delay_ms: int
+
+    def describe(self) -> str:
+        threads = "torch's default threads" if self.threads is None else f"OMP_NUM_THREADS={self.threads}"
+        batching = (f"batching {self.batch_size} / {self.max_batch_delay_ms} ms" if self.batch_size > 1
+                    else "no batching")
+        return f"{self.workers} worker(s), {threads}, {batching}"
+
+
+def stock_configs(cores: int) -> dict[str, StockConfig]:
+    """At its defaults (for a model registered at start-up: one worker per core, batch size 1), and at its
+    best configuration tried: 1 and 2 workers with workers x threads = cores, batching as our archives."""
+    return {"stock_default": StockConfig(cores, None, 1, 100),
+            "stock_best_1w": StockConfig(1, cores, 4, 5),
+            "stock_best_2w": StockConfig(min(2, cores), max(1, cores // 2), 4, 5)}
+
+
+def stock_server(config: StockConfig, store: Path, workdir: Path, ports: TorchServePorts) -> TorchServe:
+    """A TorchServe for ``config`` (not started: ``with`` starts and stops it)."""
+    env = {} if config.threads is None else {"OMP_NUM_THREADS": str(config.threads)}
+    return TorchServe(workdir, store, ports, template=None, env=env)
+
+
+def _management(server: TorchServe) -> httpx.Client:
+    return httpx.Client(base_url=server.management_url, timeout=600,
+                        headers={"Authorization": f"Bearer {server.keys().management}"})
+
+
+def register_stock(server: TorchServe, name: str, config: StockConfig) -> None:
+    with _management(server) as management:
+        management.post("/models", params={"url": f"{name}.mar", "synchronous": "true",
+                                           "initial_workers": config.workers, "batch_size": config.batch_size,
+                                           "max_batch_delay": config.max_batch_delay_ms}).raise_for_status()
+
+
+def unregister_stock(server: TorchServe, name: str) -> None:
+    with _management(server) as management:
+        management.delete(f"/models/{name}").raise_for_status()

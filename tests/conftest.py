@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,15 @@ import pytest
 import torch
 from PIL import Image
 
+from zooserve.torchserve import TorchServePorts, free_port  # noqa: F401 (free_port: the tests' own name too)
+
 DATA = Path(__file__).parent / "data"
+
+# Tests never download weights: archives are fixed-seed unless a test asks for published weights (and then
+# from caches it fills itself), and the hubs stay offline (Hugging Face's switch, which zooserve applies to
+# every hub). Set before anything imports huggingface_hub, for this process and the ones tests start.
+os.environ["ZOO_WEIGHTS"] = "fixed-seed"
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -42,16 +51,16 @@ def derived_images() -> dict[str, bytes]:
     }
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def torchserve_ports() -> TorchServePorts:
+    return TorchServePorts.free()
 
 
-def torchserve_ports():
-    from zooserve.torchserve import TorchServePorts
+@pytest.fixture(scope="session")
+def catalog_snapshot(tmp_path_factory) -> Path:
+    """The catalog snapshot every gateway of the session reads (ZOO_CATALOG_PATH, inherited by the gateways
+    the tests start as processes too): every registry entry, as `zooserve store build` writes it."""
+    from zooserve.store.catalog import write_catalog
 
-    return TorchServePorts(*(free_port() for _ in range(5)))
+    path = write_catalog(None, tmp_path_factory.mktemp("catalog") / "catalog.json")
+    os.environ["ZOO_CATALOG_PATH"] = str(path)
+    return path

@@ -16,7 +16,8 @@ COMMANDS = {
     "serve": ("zooserve.serve", "TorchServe and the gateway together (what `make serve` runs)"),
     "gateway": ("zooserve.gateway.__main__", "the gateway alone; its backends come from ZOO_BACKENDS/ZOO_ROUTES"),
     "zoo": ("zooserve.zoo.__main__", "the model catalog: list, docs"),
-    "store": ("zooserve.store.__main__", "build TorchServe model archives"),
+    "store": ("zooserve.store.__main__", "build TorchServe model archives and the catalog snapshot the gateway reads; "
+              "select each model's runtime by measurement"),
     "profile": ("zooserve.store.profile", "load each archive in TorchServe and measure it"),
     "demo-ab": ("zooserve.demo.ab", "the A/B demonstration on handwritten digits"),
 }

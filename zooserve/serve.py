@@ -1,22 +1,25 @@
-"""``python -m zooserve.serve``: TorchServe and the gateway together, as ``make serve`` runs them.
+"""``zooserve serve`` (or ``python -m zooserve.serve``): TorchServe and the gateway together, as ``make serve``
+runs them.
 
-Builds the archives missing from the store, starts TorchServe on loopback (its addresses and key
-directory are the default backend's, from the same ZOO_* settings the gateway reads), then serves REST
-and gRPC until Ctrl-C (SIGINT) or SIGTERM, and stops both: the gateway first, letting in-flight requests
-finish, then TorchServe.
+Builds the archives missing from the store (and the catalog snapshot beside them, which the gateway reads
+unless ZOO_CATALOG_PATH names another), starts TorchServe on loopback (its addresses and key directory are
+the default backend's, from the same ZOO_* settings the gateway reads), then serves REST and gRPC until
+Ctrl-C (SIGINT) or SIGTERM, and stops both: the gateway first, letting in-flight requests finish, then
+TorchServe.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from zooserve.gateway import logs
 from zooserve.gateway.__main__ import serve
 from zooserve.gateway.server import GatewayServer
 from zooserve.gateway.settings import DEFAULT_TORCHSERVE_DIR, BackendSettings, Settings
+from zooserve.snapshot import FILE_NAME
 from zooserve.store.__main__ import main as build_archives
 from zooserve.store.build import DEFAULT_STORE
 from zooserve.torchserve import TorchServe, TorchServePorts
@@ -40,7 +43,7 @@ def torchserve_for(backend: BackendSettings, metrics_port: int, grpc_management_
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m zooserve.serve", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="zooserve serve", description="TorchServe and the gateway together.")
     parser.add_argument("--store", type=Path, default=DEFAULT_STORE, help="model archives (built where missing)")
     parser.add_argument("--models", nargs="*", help="archives to build if missing (default: every model)")
     parser.add_argument("--metrics-port", type=int, default=TorchServePorts.metrics, help="TorchServe's metrics")
@@ -62,8 +65,10 @@ A model loads on its first request (seconds; minutes for the heavy ones). Ctrl-C
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
+    logs.configure(settings.log_format)
+    if "catalog_path" not in settings.model_fields_set:  # the snapshot beside the archives served
+        settings = settings.model_copy(update={"catalog_path": args.store / FILE_NAME})
     build = ["build", *(args.models or ["--all"]), "--if-missing", "--store", str(args.store)]
     if build_archives(build) != 0:
         return 2

@@ -8,16 +8,24 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_TEMPLATE = ROOT / "zooserve" / "configs" / "torchserve.properties"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,11 @@ class TorchServePorts:
     metrics: int = 8082
     grpc_inference: int = 7070
     grpc_management: int = 7071
+
+    @classmethod
+    def free(cls) -> "TorchServePorts":
+        """Five ports nothing listens on right now (tests, benchmarks, the demo)."""
+        return cls(*(free_port() for _ in range(5)))
 
     def overrides(self, host: str = "127.0.0.1") -> dict[str, str]:
         return {
@@ -80,8 +93,9 @@ class TorchServe:
     """A TorchServe process running in its own working directory (where it writes its key file and logs)."""
 
     def __init__(self, workdir: Path, model_store: Path, ports: TorchServePorts | None = None,
-                 template: Path | None = CONFIG_TEMPLATE, **config: str):
+                 template: Path | None = CONFIG_TEMPLATE, env: dict[str, str] | None = None, **config: str):
         self.template = template
+        self.env = env or {}  # more environment for TorchServe and its workers (e.g. OMP_NUM_THREADS)
         self.workdir = Path(workdir)
         self.model_store = Path(model_store)
         self.ports = ports or TorchServePorts()
@@ -116,7 +130,7 @@ class TorchServe:
             "TMPDIR": str(self.workdir / "tmp"),
             "METRICS_LOCATION": str(self.workdir / "logs"),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
+        } | self.env
         command = [
             str(bin_dir / "torchserve"), "--start", "--foreground", "--ncs",
             "--ts-config", str(config), "--model-store", str(self.model_store),
@@ -146,12 +160,11 @@ class TorchServe:
         """True when the inference API answers /ping (with the inference token when authorization is on)."""
         keys = self.keys()
         headers = {"Authorization": f"Bearer {keys.inference}"} if keys else {}
-        request = urllib.request.Request(f"{self.inference_url}/ping", headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
+            answer = httpx.get(f"{self.inference_url}/ping", headers=headers, timeout=2, trust_env=False)
+        except httpx.HTTPError:
             return False
+        return answer.status_code == 200
 
     def stop(self, timeout: float = 30) -> None:
         if self.process is None or self.process.poll() is not None:

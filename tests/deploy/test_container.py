@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import free_port, photo
 from zooserve._proto import torchserve_pb2, torchserve_pb2_grpc
 
-from .conftest import ROOT, container, ensure_debian_tool, torchserve_metrics
+from .conftest import ROOT, container, debian_tool, torchserve_metrics
 
 ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
 
@@ -73,7 +73,7 @@ def test_config_takes_ts_variables_and_the_group(tmp_path, monkeypatch):
 
 
 def test_proxy_config_is_valid_nginx(tmp_path):
-    nginx = ensure_debian_tool("nginx", "nginx")
+    nginx = debian_tool("nginx", "nginx")
     props = container.read_properties(ROOT / "k8s" / "base" / "torchserve" / "config.properties")
     conf = container.render_proxy({"inference": "inf-key", "management": "mgmt-key"}, props, tmp_path)
     text = conf.read_text()
@@ -177,7 +177,7 @@ class Pod:
 
 @pytest.fixture(scope="module")
 def pod(tmp_path_factory):
-    ensure_debian_tool("nginx", "nginx")
+    debian_tool("nginx", "nginx")
     pod = Pod(tmp_path_factory.mktemp("pod"))
     try:
         pod.proxy = pod.start("keyproxy")  # first, as kubelet may: it waits for TorchServe's key file
@@ -259,3 +259,35 @@ def test_torchserve_exports_the_metrics_the_dashboard_expects(pod):
     assert {"ts_inference_requests_total", "ts_inference_latency_microseconds", "ts_queue_latency_microseconds",
             "CPUUtilization", "MemoryUtilization"} <= served
     assert served <= torchserve_metrics()  # GPU metrics only appear on a GPU
+
+
+@pytest.mark.e2e
+def test_one_failing_model_does_not_fail_the_liveness_check(pod, tmp_path):
+    """A model whose worker keeps dying makes TorchServe's /ping answer 500; the liveness check (which would
+    restart the whole group) still passes, because the frontend answers and serves the other models."""
+    handler = tmp_path / "broken_handler.py"
+    handler.write_text("raise RuntimeError('this worker fails on purpose')\n")
+    # TorchServe counts a model unhealthy once its worker has failed for maxRetryTimeoutInSec (default 300 s)
+    config = tmp_path / "model-config.yaml"
+    config.write_text("minWorkers: 1\nmaxWorkers: 1\nmaxRetryTimeoutInSec: 5\n")
+    subprocess.run([str(Path(sys.executable).parent / "torch-model-archiver"), "--model-name", "broken",
+                    "--version", "1.0", "--handler", str(handler), "--config-file", str(config),
+                    "--export-path", str(pod.store)], check=True)
+    keys = container.read_keys(Path(pod.env["ZOO_TS_WORKDIR"]))
+    management = httpx.Client(base_url=f"http://127.0.0.1:{pod.ports['management']}", timeout=60, trust_env=False,
+                              headers={"Authorization": f"Bearer {keys['management']}"})
+    ping = f"http://127.0.0.1:{pod.ports['inference']}/ping"
+    try:
+        registered = management.post("/models", params={"url": "broken.mar", "initial_workers": 1,
+                                                        "synchronous": "false"})
+        assert registered.status_code in (200, 202), registered.text
+        deadline = time.monotonic() + 60
+        while httpx.get(ping, headers={"Authorization": f"Bearer {keys['inference']}"},
+                        trust_env=False).status_code != 500:
+            assert time.monotonic() < deadline, "TorchServe's /ping never reported the failing worker"
+            time.sleep(1)
+        assert pod.health("torchserve") is None and pod.health("keyproxy") is None
+        assert predict(pod, "squeezenet1_0").status_code == 200  # the group's models are still served
+    finally:
+        management.delete("/models/broken")
+        management.close()

@@ -1,5 +1,6 @@
-"""k8s/: every overlay builds and validates against a recent Kubernetes release's schemas, and the policies
-the deployment promises hold (probes, limits, non-root, GPUs where they belong, reachability, routing)."""
+"""k8s/: the policies the deployment promises hold (probes, limits, non-root, GPUs where they belong,
+reachability, routing). test_kubernetes_schemas.py checks the objects with kubectl and the schemas,
+test_kubernetes_sizing.py the resources, rollouts, probes and shutdown."""
 
 from __future__ import annotations
 
@@ -7,20 +8,14 @@ import json
 import shutil
 from urllib.parse import urlsplit
 
-import jsonschema
 import pytest
-import yaml
-from kubernetes_validate import utils as kv
 
-from . import kustomize
-from .conftest import K8S, OVERLAYS, ROOT, gateway_settings, kubectl, kubectl_build, unknown_gateway_variables
+from .conftest import K8S, OVERLAYS, ROOT, build, gateway_settings, unknown_gateway_variables
 from .conftest import container as container_script
 
-KUBERNETES_VERSION = "1.37.0"  # the newest release kubernetes-validate (requirements-dev.txt) carries
-CRD_KINDS = {"PodMonitor", "PrometheusRule"}
 # Secrets an operator creates before applying an overlay (docs/deploy.md); the cpu overlay generates its own
 EXTERNAL_SECRETS = {"gpu": {"zooserve-postgres", "zooserve-tokens"}, "cpu": set()}
-GROUPS = ("light", "heavy", "ab")
+GROUPS = ("light", "medium", "heavy", "ab")
 PROXY_PORTS = {9080, 9081, 9070}  # the key proxy's; TorchServe's own (8080, 8081, 7070) are loopback-only
 
 
@@ -50,127 +45,6 @@ def component(doc: dict) -> str | None:
 def routing(docs: list[dict]) -> dict[str, str]:
     (config,) = [d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].startswith("gateway-routing")]
     return config["data"]
-
-
-# --- building ---
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_overlay_builds_with_our_kustomize(overlay):
-    docs = kustomize.build(K8S / "overlays" / overlay)
-    ids = [(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) for d in docs]
-    assert len(ids) == len(set(ids)) > 20
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_kustomize_matches_kubectl(overlay):
-    """tests/deploy/kustomize.py builds exactly what kubectl does, so CI machines without kubectl test the same."""
-    if not kubectl():
-        pytest.skip("kubectl is not installed here (no Debian or PyPI package); the overlays were built by "
-                    "tests/deploy/kustomize.py, whose agreement with kubectl is checked where kubectl exists")
-    ours = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d
-            for d in kustomize.build(K8S / "overlays" / overlay)}
-    theirs = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d
-              for d in kubectl_build(K8S / "overlays" / overlay)}
-    assert sorted(ours) == sorted(theirs)
-    for key, doc in theirs.items():
-        assert ours[key] == doc, f"{key} differs from kubectl's"
-
-
-# --- schemas ---
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_objects_validate_against_kubernetes_schemas(overlays, overlay):
-    checked = 0
-    for doc in overlays[overlay]:
-        if doc["kind"] in CRD_KINDS:
-            continue  # no schema in kubernetes-validate: test_custom_resources_pass_a_structural_check
-        try:
-            kv.validate(doc, KUBERNETES_VERSION, strict=True)  # strict: unknown fields are errors
-        except kv.ValidationError as error:
-            pytest.fail(f"{doc['kind']} {doc['metadata']['name']}: {error}")
-        checked += 1
-    assert checked >= 25
-
-
-def test_strict_validation_rejects_a_misspelt_field(overlays):
-    deployment = json.loads(json.dumps(named(overlays["gpu"], "Deployment", "gateway")))
-    deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
-    with pytest.raises(kv.ValidationError):
-        kv.validate(deployment, KUBERNETES_VERSION, strict=True)
-
-
-# Not the operator's CRD schemas (no registry package ships them): a structural check of the fields these
-# objects use, with the field names of prometheus-operator's monitoring.coreos.com/v1 CRDs, so that a typo
-# fails. The rules themselves are checked by promtool (test_monitoring.py).
-_LABEL_SELECTOR = {"type": "object", "additionalProperties": False, "properties": {
-    "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
-    "matchExpressions": {"type": "array"}}}
-_METADATA = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"},
-                                                                    "namespace": {"type": "string"}}}
-POD_MONITOR = {
-    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": "PodMonitor"}, "metadata": _METADATA,
-        "spec": {"type": "object", "additionalProperties": False, "required": ["selector", "podMetricsEndpoints"],
-                 "properties": {
-                     "jobLabel": {"type": "string"},
-                     "podTargetLabels": {"type": "array", "items": {"type": "string"}},
-                     "selector": _LABEL_SELECTOR,
-                     "namespaceSelector": {"type": "object"},
-                     "sampleLimit": {"type": "integer"}, "targetLimit": {"type": "integer"},
-                     "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": {
-                         "type": "object", "additionalProperties": False,
-                         "properties": {
-                             "port": {"type": "string"}, "portNumber": {"type": "integer"},
-                             "path": {"type": "string"}, "scheme": {"enum": ["http", "https"]},
-                             "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
-                             "scrapeTimeout": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
-                             "honorLabels": {"type": "boolean"}, "relabelings": {"type": "array"},
-                             "metricRelabelings": {"type": "array"}}}}}}}}
-PROMETHEUS_RULE = {
-    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": "PrometheusRule"},
-        "metadata": _METADATA,
-        "spec": {"type": "object", "additionalProperties": False, "required": ["groups"], "properties": {
-            "groups": {"type": "array", "minItems": 1, "items": {
-                "type": "object", "additionalProperties": False, "required": ["name", "rules"], "properties": {
-                    "name": {"type": "string"}, "interval": {"type": "string"}, "limit": {"type": "integer"},
-                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "rules": {"type": "array", "minItems": 1, "items": {
-                        "type": "object", "additionalProperties": False, "required": ["expr"],
-                        "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
-                        "properties": {
-                            "alert": {"type": "string"}, "record": {"type": "string"},
-                            "expr": {"type": "string"}, "for": {"type": "string"},
-                            "keep_firing_for": {"type": "string"},
-                            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-                        }}}}}}}}}}
-CRD_SCHEMAS = {"PodMonitor": POD_MONITOR, "PrometheusRule": PROMETHEUS_RULE}
-
-
-def test_custom_resources_pass_a_structural_check(overlays):
-    custom = [d for d in overlays["gpu"] if d["kind"] in CRD_KINDS]
-    assert {d["kind"] for d in custom} == CRD_KINDS  # the gpu overlay carries the monitoring component
-    for doc in custom:
-        jsonschema.validate(doc, CRD_SCHEMAS[doc["kind"]])
-    assert not [d for d in overlays["cpu"] if d["kind"] in CRD_KINDS], "laptops have no Prometheus Operator CRDs"
-
-
-def test_pod_monitors_scrape_named_container_ports(overlays):
-    docs = overlays["gpu"]
-    for monitor in of_kind(docs, "PodMonitor"):
-        selector = monitor["spec"]["selector"]["matchLabels"]
-        pods = [pod for workload, pod in pod_templates(docs)
-                if selector.items() <= workload["spec"]["template"]["metadata"]["labels"].items()]
-        assert pods, f"PodMonitor {monitor['metadata']['name']} selects no pods"
-        for endpoint in monitor["spec"]["podMetricsEndpoints"]:
-            for pod in pods:
-                ports = {p["name"] for c in pod["containers"] for p in c.get("ports", [])}
-                assert endpoint["port"] in ports
-        # the job names the alert rules and dashboard use ("gateway", "torchserve")
-        assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/component"
 
 
 # --- policies ---
@@ -218,7 +92,8 @@ def test_images_are_pinned(overlays, overlay):
             tag = image.rpartition(":")[2] if ":" in image.rpartition("/")[2] else ""
             assert tag and tag != "latest", image
     images = {c["image"] for _, pod in pod_templates(overlays[overlay]) for c in pod["containers"]}
-    assert f"zooserve:{overlay}" in images  # each overlay runs its own variant of our image
+    # the slim gateway image, and each overlay's own variant of the TorchServe image
+    assert {"zooserve-gateway:0.1.0", f"zooserve-torchserve:0.1.0-{overlay}"} <= images
 
 
 def test_gpu_overlay_gives_every_torchserve_replica_a_gpu(overlays):
@@ -229,7 +104,8 @@ def test_gpu_overlay_gives_every_torchserve_replica_a_gpu(overlays):
         pod = deployment["spec"]["template"]["spec"]
         (torchserve,) = [c for c in pod["containers"] if c["name"] == "torchserve"]
         assert int(torchserve["resources"]["limits"]["nvidia.com/gpu"]) >= 1
-        assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+        # the GPU limit schedules it; a label selector would need GPU feature discovery on every cluster
+        assert "nodeSelector" not in pod and "affinity" not in pod
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     # nothing else asks for a GPU
     for workload, pod in pod_templates(docs):
@@ -244,7 +120,7 @@ def test_cpu_overlay_asks_for_no_gpu_and_loads_on_demand(overlays):
     for deployment in of_kind(docs, "Deployment"):
         if component(deployment) == "torchserve":
             env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
-            assert env["ZOO_TS_PRELOAD"] == "false" and deployment["spec"]["replicas"] == 1
+            assert env["ZOO_TS_PRELOAD"] == "false" and "replicas" not in deployment["spec"]
     # a group that loads on demand must stay at one replica (the registration reaches one replica only)
     for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
         if component(hpa) == "torchserve":
@@ -387,15 +263,21 @@ def test_experiment_models_are_served_by_the_ab_group(overlays, catalog):
 
 
 def test_each_group_loads_its_routed_models(overlays, tmp_path, catalog):
-    """deploy/container.py gives each group's TorchServe exactly the models the gateway routes to it."""
-    table = routing(overlays["gpu"])
+    """deploy/container.py gives each group's TorchServe, from its own routes ConfigMap, exactly the models the
+    gateway routes to it; every catalog model is routed to one group."""
+    docs = overlays["gpu"]
     for name in catalog:
         (tmp_path / f"{name}.mar").touch()
-    loaded = {g: container_script.group_models({**table, "ZOO_GROUP": g}, tmp_path) for g in GROUPS}
+    settings = gateway_settings(routing(docs))
+    assert sorted(settings.routes) == sorted(catalog), "every model is routed (none falls to the default)"
+    loaded = {}
+    for group in GROUPS:
+        (ref,) = named(docs, "Deployment", f"torchserve-{group}")["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+        table = named(docs, "ConfigMap", ref["configMapRef"]["name"])["data"]
+        assert ref["configMapRef"]["name"].startswith(f"routes-{group}-")
+        loaded[group] = container_script.group_models({**table, "ZOO_GROUP": group}, tmp_path)
+        assert all(settings.backend_for(m) == group for m in loaded[group])
     assert sorted(m for models in loaded.values() for m in models) == sorted(catalog)  # each model once
-    settings = gateway_settings(table)
-    for group, models in loaded.items():
-        assert all(settings.backend_for(m) == group for m in models)
 
 
 def test_adding_a_group_is_a_few_lines(tmp_path):
@@ -407,30 +289,30 @@ def test_adding_a_group_is_a_few_lines(tmp_path):
     group.mkdir()
     (group / "kustomization.yaml").write_text(
         "resources: [../../torchserve]\nnameSuffix: -mobile\n"
+        "configMapGenerator:\n  - name: routes\n    envs: [routes.env]\n"
         "labels:\n  - pairs: {zooserve.io/group: mobile}\n    includeSelectors: true\n")
     (group / "routes.env").write_text(
         'ZOO_BACKENDS__mobile={"inference_url": "http://torchserve-mobile:8080", "management_url": '
         '"http://torchserve-mobile:8081", "grpc_address": "torchserve-mobile:7070", "key_dir": null}\n'
         "ZOO_ROUTES__mobilenet_v2=mobile\n")
+    light = base / "groups" / "light" / "routes.env"  # the model moves from light to the new group
+    light.write_text(light.read_text().replace("ZOO_ROUTES__mobilenet_v2=light\n", ""))
     text = (base / "kustomization.yaml").read_text()
     text = text.replace("  - groups/ab\n", "  - groups/ab\n  - groups/mobile\n", 1)
     text = text.replace("      - groups/ab/routes.env\n",
                         "      - groups/ab/routes.env\n      - groups/mobile/routes.env\n")
     (base / "kustomization.yaml").write_text(text)
-    docs = kustomize.build(tmp_path / "k8s" / "overlays" / "gpu")
+    docs = build(tmp_path / "k8s" / "overlays" / "gpu")
     for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         assert named(docs, kind, "torchserve-mobile")["metadata"]["labels"]["zooserve.io/group"] == "mobile"
     deployment = named(docs, "Deployment", "torchserve-mobile")
     assert deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert routing(docs)["ZOO_ROUTES__mobilenet_v2"] == "mobile"
-    if kubectl():
-        assert sorted(yaml.safe_dump(d) for d in kubectl_build(tmp_path / "k8s" / "overlays" / "gpu")) == sorted(
-            yaml.safe_dump(d) for d in docs)
 
 
 def test_model_store_is_in_the_image_and_documented():
     """The archives reach the pods inside the image (ZOO_MODEL_STORE); docs/deploy.md says how to swap them."""
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "python -m zooserve.store build --all --store /app/model_store" in dockerfile
+    assert "zooserve store build --all --store /app/model_store" in dockerfile
     assert "ZOO_MODEL_STORE=/app/model_store" in dockerfile
     assert "model store" in (ROOT / "docs" / "deploy.md").read_text().lower()

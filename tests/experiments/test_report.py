@@ -8,8 +8,8 @@ import pytest
 from scipy import stats as scipy_stats
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
+from loadtests.postgres import running_postgres
 from tests.experiments.recorded import rows_for, shadow_rows, stored_totals
-from tests.postgres import running_postgres
 from zooserve.gateway.experiments import guardrails
 from zooserve.gateway.experiments.config import parse
 from zooserve.gateway.experiments.latency import RELATIVE_ACCURACY, bin_of, value_of

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.postgres import running_postgres
+from loadtests.postgres import running_postgres
 from zooserve.gateway.experiments.config import ExperimentConfigError
 from zooserve.gateway.experiments.router import ExperimentRouter
 from zooserve.gateway.experiments.store import Record, RecordStore

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.postgres import running_postgres
+from loadtests.postgres import running_postgres
 from zooserve.gateway.experiments.store import (
     DuplicateFeedbackError,
     Record,

@@ -23,6 +23,7 @@ from zooserve._proto import zooserve_pb2_grpc as pb_grpc
 from zooserve.gateway.server import GatewayServer
 from zooserve.gateway.settings import BackendSettings, Settings
 from zooserve.store.build import ArchiveOptions, build_archive
+from zooserve.store.catalog import write_catalog
 from zooserve.torchserve import TorchServe
 
 MODELS = ("resnet18", "squeezenet1_0", "fractalnet_cifar100")
@@ -90,10 +91,11 @@ def _sorted_labels(line: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def model_store(tmp_path_factory):
+def model_store(tmp_path_factory, catalog_snapshot):
     store = tmp_path_factory.mktemp("model_store")
     for name in MODELS:
         build_archive(name, store, ArchiveOptions())
+    write_catalog(store, catalog_snapshot)  # the session's snapshot says what these archives carry, as a build does
     return store
 
 
@@ -186,3 +188,7 @@ def gateway(start_gateway) -> Iterator[RunningGateway]:
     with start_gateway() as running:
         yield running
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _catalog(catalog_snapshot):
+    """Every gateway these tests start, in this process or as a process, reads the session's catalog snapshot."""

@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loadtests.postgres import postgres_bin, running_postgres
 from tests.conftest import free_port
 from tests.gateway.conftest import RunningGateway, backend_for, running_gateway
-from tests.postgres import postgres_bin, running_postgres
 from tests.reliability.harness import CONNECTION_FAILED, Load, gateway_process, grpc_client, rest_client
 from zooserve._proto import zooserve_pb2 as pb
 from zooserve.demo.digits import digit_images
@@ -98,7 +98,7 @@ def _predict(gateway: RunningGateway, name: str, png: bytes, user: str | None = 
 
 
 def _records(loop_thread, gateway: RunningGateway, experiment: str) -> list[dict]:
-    return loop_thread.run(gateway.server.gateway.store.records(experiment))
+    return loop_thread.run(gateway.server.experiments.store.records(experiment))
 
 
 @pytest.fixture(scope="module")
@@ -390,7 +390,7 @@ def test_a_guardrail_stops_a_failing_variant_and_spares_an_equal_one(experiment_
                 break
         counts = {v["variant"]: v["requests"] for v in gateway.http.get("/experiments/equal/report").json()["variants"]}
         assert min(counts.values()) >= 15, counts
-        loop_thread.run(gateway.server.gateway.experiments.evaluate())
+        loop_thread.run(gateway.server.experiments.router.evaluate())
         assert not _stopped(gateway, "equal")
         # an operator restores the variant (the next evaluation would stop it again: its errors are recorded)
         operator = {"Authorization": "Bearer s3cret-operator-token"}

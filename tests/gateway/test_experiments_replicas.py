@@ -17,9 +17,9 @@ import httpx
 import pytest
 from scipy.stats import chisquare
 
+from loadtests.postgres import postgres_bin, running_postgres
 from tests.conftest import free_port
 from tests.gateway.test_experiments import digit_archives, digits  # noqa: F401 (fixtures)
-from tests.postgres import postgres_bin, running_postgres
 from tests.reliability.harness import Answer, Load, Moment, gateway_process
 
 pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed")

@@ -1,4 +1,4 @@
-"""The prediction client's connections (zooserve/gateway/inference_http.py) against a real socket server that
+"""The prediction client's connections (zooserve/gateway/backend/connections.py) against a real socket server that
 answers as told: kept alive, closed while idle, chunked, garbage, silent."""
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ import asyncio
 import httptools
 import pytest
 
-from zooserve.gateway.inference_http import ConnectionLost, InferenceConnections
+from zooserve.gateway.backend.connections import ConnectionLost, HttpConnections
+
+POST = "POST"
 
 OK_BODY = b'{"predictions": []}'
 
@@ -83,9 +85,10 @@ def test_sends_the_request_and_keeps_one_connection_alive():
     async def scenario():
         server = Server(always_ok)
         async with server as url:
-            pool = InferenceConnections(url, limit=4)
+            pool = HttpConnections(url, limit=4)
             for _ in range(3):
-                assert await pool.post("/predictions/resnet18/1.0", {"X-Topk": "3"}, b"\xff\xd8image") == (200, OK_BODY)
+                answer = await pool.request(POST, "/predictions/resnet18/1.0", {"X-Topk": "3"}, b"\xff\xd8image")
+                assert answer == (200, OK_BODY)
             pool.close()
         return server
 
@@ -103,10 +106,10 @@ def test_a_connection_closed_while_idle_is_not_reused():
 
         server = Server(answer_then_hang_up)
         async with server as url:
-            pool = InferenceConnections(url, limit=4)
-            assert (await pool.post("/predictions/m", {}, b"x"))[0] == 200
+            pool = HttpConnections(url, limit=4)
+            assert (await pool.request(POST, "/predictions/m", {}, b"x"))[0] == 200
             await asyncio.sleep(0.05)  # the close reaches the client while the connection idles
-            assert (await pool.post("/predictions/m", {}, b"x"))[0] == 200
+            assert (await pool.request(POST, "/predictions/m", {}, b"x"))[0] == 200
             pool.close()
         return server
 
@@ -121,9 +124,10 @@ def test_a_reused_connection_that_fails_unanswered_is_retried_once_on_a_fresh_on
 
         server = Server(hang_up_on_the_second)
         async with server as url:
-            pool = InferenceConnections(url, limit=4)
-            assert (await pool.post("/predictions/m", {}, b"x"))[0] == 200
-            assert (await pool.post("/predictions/m", {}, b"x"))[0] == 200  # request 2 lost, request 3 answered
+            pool = HttpConnections(url, limit=4)
+            assert (await pool.request(POST, "/predictions/m", {}, b"x"))[0] == 200
+            # request 2 lost, request 3 answered
+            assert (await pool.request(POST, "/predictions/m", {}, b"x"))[0] == 200
             pool.close()
         return server
 
@@ -137,9 +141,9 @@ def test_a_fresh_connection_that_fails_is_the_callers_error():
             return "close"
 
         async with Server(hang_up) as url:
-            pool = InferenceConnections(url, limit=4)
+            pool = HttpConnections(url, limit=4)
             with pytest.raises(ConnectionLost):
-                await pool.post("/predictions/m", {}, b"x")
+                await pool.request(POST, "/predictions/m", {}, b"x")
 
     asyncio.run(scenario())
 
@@ -152,9 +156,9 @@ def test_chunked_answer_and_connection_close():
 
         server = Server(chunked)
         async with server as url:
-            pool = InferenceConnections(url, limit=4)
-            assert await pool.post("/predictions/m", {}, b"x") == (200, b'{"a": 1}')
-            assert await pool.post("/predictions/m", {}, b"x") == (200, b'{"a": 1}')
+            pool = HttpConnections(url, limit=4)
+            assert await pool.request(POST, "/predictions/m", {}, b"x") == (200, b'{"a": 1}')
+            assert await pool.request(POST, "/predictions/m", {}, b"x") == (200, b'{"a": 1}')
             assert not pool._idle, "a connection the server closes is not kept"
         return server
 
@@ -168,9 +172,9 @@ def test_an_answer_that_is_not_http_is_a_lost_connection():
             return b"SSH-2.0-OpenSSH_9.6\r\n\r\n"
 
         async with Server(garbage) as url:
-            pool = InferenceConnections(url, limit=4)
+            pool = HttpConnections(url, limit=4)
             with pytest.raises(ConnectionError, match="not an HTTP answer"):
-                await pool.post("/predictions/m", {}, b"x")
+                await pool.request(POST, "/predictions/m", {}, b"x")
             assert not pool._idle
 
     asyncio.run(scenario())
@@ -185,13 +189,13 @@ def test_a_request_cancelled_midway_closes_its_connection():
 
         server = Server(silent_first)
         async with server as url:
-            pool = InferenceConnections(url, limit=4)
+            pool = HttpConnections(url, limit=4)
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.2):
-                    await pool.post("/predictions/m", {}, b"x")
+                    await pool.request(POST, "/predictions/m", {}, b"x")
             await asyncio.sleep(0.05)
             assert server.open == 0, "the connection with an unanswered request is closed, not pooled"
-            assert (await pool.post("/predictions/m", {}, b"x"))[0] == 200
+            assert (await pool.request(POST, "/predictions/m", {}, b"x"))[0] == 200
             pool.close()
         return server
 
@@ -204,7 +208,7 @@ def test_no_server_is_an_os_error():
         async with Server(always_ok) as url:
             pass  # the port is free again
         with pytest.raises(OSError):
-            await InferenceConnections(url, limit=4).post("/predictions/m", {}, b"x")
+            await HttpConnections(url, limit=4).request("POST", "/predictions/m", {}, b"x")
 
     asyncio.run(scenario())
 
@@ -217,8 +221,8 @@ def test_at_most_limit_connections_at_once():
 
         server = Server(slow)
         async with server as url:
-            pool = InferenceConnections(url, limit=2)
-            answers = await asyncio.gather(*(pool.post("/predictions/m", {}, b"x") for _ in range(6)))
+            pool = HttpConnections(url, limit=2)
+            answers = await asyncio.gather(*(pool.request(POST, "/predictions/m", {}, b"x") for _ in range(6)))
             pool.close()
         return server, answers
 

@@ -20,7 +20,9 @@ from tests.gateway.conftest import backend_for
 from tests.gateway.test_grpc import rpc_error
 from tests.gateway.test_rest import _decode_error, _truncated_tiff, error
 from zooserve._proto import zooserve_pb2 as pb
-from zooserve.gateway.backend import TorchServeBackend
+from zooserve.gateway.backend.calls import KeyRing
+from zooserve.gateway.backend.grpc_inference import GrpcInference
+from zooserve.gateway.backend.http_inference import HttpInference
 from zooserve.gateway.errors import DeadlineExceeded
 from zooserve.torchserve import TorchServe
 
@@ -58,9 +60,11 @@ def test_unreachable_backend_is_503(start_gateway, torchserve):
                           management_url=f"http://127.0.0.1:{closed.management}",
                           grpc_address=f"127.0.0.1:{closed.grpc_inference}")
     with start_gateway(backend) as gateway:
-        assert error(gateway.predict("resnet18")) == (503, "backend_unavailable", "backend 'local' is unreachable")
-        assert error(gateway.http.get("/readyz")) == (
-            503, "backend_unavailable", "not ready: no answer from backend(s) local")
+        refused = gateway.predict("resnet18")
+        assert error(refused) == (503, "backend_unavailable", "backend 'local' is unreachable")
+        assert refused.headers["retry-after"] == "1"
+        # the gateway's readiness is its own: it routes, and reports the backend that does not answer
+        assert gateway.http.get("/readyz").json() == {"status": "ready", "backends": {"local": False}}
         assert gateway.http.get("/healthz").status_code == 200
         models = gateway.http.get("/models").json()["models"]
         assert not any(m["loaded"] for m in models)
@@ -69,19 +73,19 @@ def test_unreachable_backend_is_503(start_gateway, torchserve):
         assert (status, details) == (grpc.StatusCode.UNAVAILABLE, "backend 'local' is unreachable")
         health = health_pb2_grpc.HealthStub(gateway.channel)
         answer = health.Check(health_pb2.HealthCheckRequest(service="zooserve.v1.ZooService"), timeout=10)
-        assert answer.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
         assert error(gateway.predict("resnt18"))[0] == 404  # names are still checked without a backend
 
 
-def test_torchserve_stopping_turns_ready_into_503(start_gateway, model_store, tmp_path):
+def test_torchserve_stopping_fails_its_models_not_readiness(start_gateway, model_store, tmp_path):
     with TorchServe(tmp_path / "torchserve", model_store, torchserve_ports()) as torchserve:
         with start_gateway(backend_for(torchserve)) as gateway:
             _wait_until_ready(gateway)  # TorchServe opens its gRPC port a moment after its HTTP one
             assert gateway.http.get("/models").status_code == 200  # keep-alive connections in the pool
             torchserve.stop()
             _wait_until_silent(torchserve)
-            assert error(gateway.http.get("/readyz"))[0] == 503
             assert error(gateway.predict("resnet18")) == (503, "backend_unavailable", "backend 'local' is unreachable")
+            assert gateway.http.get("/readyz").status_code == 200
 
 
 def _wait_until_silent(torchserve: TorchServe, timeout: float = 30) -> None:
@@ -94,7 +98,7 @@ def _wait_until_silent(torchserve: TorchServe, timeout: float = 30) -> None:
 
 def _wait_until_ready(gateway, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    while gateway.http.get("/readyz").status_code != 200:
+    while not gateway.http.get("/readyz").json()["backends"]["local"]:  # pinged every few seconds
         assert time.monotonic() < deadline, "the gateway never got ready"
         time.sleep(0.1)
 
@@ -117,7 +121,8 @@ def test_backend_call_deadline(torchserve, gateway, protocol):
     assert gateway.predict("resnet18").status_code == 200
 
     async def call() -> None:
-        backend = TorchServeBackend("local", backend_for(torchserve), protocol)
+        settings = backend_for(torchserve)
+        backend = {"http": HttpInference, "grpc": GrpcInference}[protocol]("local", settings, KeyRing(settings.key_dir))
         try:
             with pytest.raises(DeadlineExceeded, match="no answer from backend 'local' within the deadline"):
                 await backend.predict("resnet18", None, photo("chelsea.jpg"), None, timeout=0.002)
@@ -134,7 +139,8 @@ def test_slow_grpc_handshake_is_waited_for(torchserve, gateway):
 
     async def call() -> None:
         async with _slow_first_bytes_proxy("127.0.0.1", torchserve.ports.grpc_inference, delay=0.3) as port:
-            backend = TorchServeBackend("local", backend_for(torchserve, grpc_address=f"127.0.0.1:{port}"), "grpc")
+            settings = backend_for(torchserve, grpc_address=f"127.0.0.1:{port}")
+            backend = GrpcInference("local", settings, KeyRing(settings.key_dir))
             try:
                 assert (await backend.predict("resnet18", None, photo("chelsea.jpg"), 2, timeout=60))["model"]
             finally:
@@ -204,7 +210,7 @@ def test_refused_token_is_503(start_gateway, torchserve, tmp_path):
     with start_gateway(backend_for(torchserve, key_dir=tmp_path)) as gateway:
         assert error(gateway.predict("resnet18")) == (
             503, "backend_unavailable", "backend 'local' refuses the gateway's token")
-        assert error(gateway.http.get("/readyz"))[0] == 503
+        assert gateway.http.get("/readyz").json() == {"status": "ready", "backends": {"local": False}}
 
 
 def test_predictions_over_torchserves_http_api(start_gateway, gateway):

@@ -105,10 +105,11 @@ def _wait_in_flight(url: str, model: str, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
-def test_serve_runs_torchserve_and_the_gateway_and_stops_both(model_store, tmp_path):
+def test_serve_runs_torchserve_and_the_gateway_and_stops_both(model_store, tmp_path, catalog_snapshot):
     store = tmp_path / "store"
     store.mkdir()
     shutil.copy(model_store / "resnet18.mar", store)
+    shutil.copy(catalog_snapshot, store)  # of the registry as it is: kept by a build of missing archives
     ports = torchserve_ports()
     rest_port, grpc_port = free_port(), free_port()
     env = {"ZOO_REST_PORT": str(rest_port), "ZOO_GRPC_PORT": str(grpc_port), "ZOO_BACKENDS": backends_env(
@@ -120,16 +121,19 @@ def test_serve_runs_torchserve_and_the_gateway_and_stops_both(model_store, tmp_p
     try:
         process.wait_for("Send requests to")
         url = f"http://127.0.0.1:{rest_port}"
-        deadline = time.monotonic() + 30  # TorchServe opens its gRPC port a moment after its HTTP one
-        while (ready := httpx.get(f"{url}/readyz", timeout=10)).status_code != 200:
+        ready = httpx.get(f"{url}/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text  # the gateway's own readiness: its backends are reported
+        deadline = time.monotonic() + 30  # each backend is pinged every few seconds
+        while ready.json() != {"status": "ready", "backends": {"local": True}}:
             assert time.monotonic() < deadline, ready.text
-            time.sleep(0.1)
-        assert ready.json() == {"status": "ready", "backends": {"local": True}}
+            time.sleep(0.2)
+            ready = httpx.get(f"{url}/readyz", timeout=10)
         assert (tmp_path / "torchserve" / "key_file.json").exists()  # token authorization is on
         assert httpx.get(f"http://127.0.0.1:{ports.inference}/ping", timeout=10).status_code in (400, 401)
         process.popen.send_signal(signal.SIGINT)  # Ctrl-C
         output = process.finish()
         assert "TorchServe stopped" in output and "1 already there" in output
+        assert "catalog snapshot written" not in output  # the one beside the archives was current
         for port in (rest_port, ports.inference, ports.management):
             _wait_closed(port)
     finally:
@@ -146,3 +150,50 @@ def _wait_closed(port: int, timeout: float = 30) -> None:
             return
         assert time.monotonic() < deadline, f"port {port} still answers"
         time.sleep(0.1)
+
+
+# torch and the model libraries made unimportable: the gateway needs none of them (its catalog is a snapshot)
+WITHOUT_TORCH = """
+import sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("torch", "torchvision", "timm", "pytorchcv"):
+            raise ImportError(f"{name} is not importable in this process")
+
+sys.meta_path.insert(0, NoTorch())
+from zooserve.cli import main
+sys.exit(main(["gateway"]))
+"""
+
+
+def test_gateway_serves_without_torch_and_logs_json_lines(torchserve, gateway):
+    assert gateway.predict("resnet18").status_code == 200  # loaded: the process below only predicts
+    rest_port, grpc_port = free_port(), free_port()
+    env = {"ZOO_REST_PORT": str(rest_port), "ZOO_GRPC_PORT": str(grpc_port), "ZOO_LOG_FORMAT": "json",
+           "ZOO_BACKENDS": backends_env(torchserve.inference_url, torchserve.management_url,
+                                        f"127.0.0.1:{torchserve.ports.grpc_inference}", torchserve.workdir)}
+    process = Process(["-c", WITHOUT_TORCH], env)
+    try:
+        process.wait_for("zooserve gateway ready")
+        url = f"http://127.0.0.1:{rest_port}"
+        answer = httpx.post(f"{url}/predict/resnet18", content=photo("chelsea.jpg"), timeout=120,
+                            headers={"Content-Type": "image/jpeg", "X-Request-ID": "no-torch-1"})
+        assert answer.status_code == 200, answer.text
+        assert httpx.post(f"{url}/predict/resnt18", content=b"x", timeout=30).status_code == 404
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            reply = pb_grpc.ZooServiceStub(channel).Predict(
+                pb.PredictRequest(model="resnet18", image=photo("chelsea.jpg"), request_id="no-torch-2"), timeout=120)
+        assert reply.predictions
+        process.popen.send_signal(signal.SIGTERM)
+        output = process.finish()
+    finally:
+        process.kill()
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]  # every line is JSON
+    access = [line for line in lines if line["logger"] == "zooserve.access"]
+    fields = {"request_id", "transport", "model", "variant", "status", "latency_ms"}
+    assert all(fields <= set(line) and line["latency_ms"] > 0 for line in access), access
+    seen = {(line["request_id"], line["transport"], line["model"], line["status"]) for line in access}
+    assert {("no-torch-1", "rest", "resnet18", 200), ("no-torch-2", "grpc", "resnet18", "OK")} <= seen
+    assert any(line[1:] == ("rest", "unknown", 404) for line in seen)  # the client's text is never written
+    assert any("zooserve gateway ready" in line["message"] and line["level"] == "INFO" for line in lines)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.gateway.conftest import backend_for
 from tests.gateway.test_rest import error
-from zooserve.gateway.models import WORKER_BASE_BYTES, estimated_bytes
+from zooserve.gateway.catalog import Catalog
 from zooserve.gateway.settings import GiB, MiB
+from zooserve.snapshot import WORKER_BASE_BYTES
 from zooserve.store.build import WORKERS
 
 
-def test_estimates_grow_with_the_weights():
-    small, large = asyncio.run(estimated_bytes("squeezenet1_0")), asyncio.run(estimated_bytes("resnet18"))
+def test_estimates_grow_with_the_weights(catalog_snapshot):
+    catalog = Catalog(catalog_snapshot)  # the estimates are written with the catalog, when archives are built
+    small, large = catalog.memory_bytes("squeezenet1_0"), catalog.memory_bytes("resnet18")
     assert WORKERS * WORKER_BASE_BYTES < small < large < WORKERS * 1000 * MiB
 
 
@@ -47,10 +47,10 @@ def test_a_model_lost_by_the_backend_is_loaded_again(gateway, management):
     assert "resnet18" in management.registered()
 
 
-def test_a_model_over_the_whole_budget_is_503(start_gateway, torchserve, management):
+def test_a_model_over_the_whole_budget_is_503(start_gateway, torchserve, management, catalog_snapshot):
     management.unload("resnet18")
     with start_gateway(backend_for(torchserve, memory_budget_bytes=GiB // 2)) as gateway:
-        need = asyncio.run(estimated_bytes("resnet18"))
+        need = Catalog(catalog_snapshot).memory_bytes("resnet18")
         assert error(gateway.predict("resnet18")) == (
             503, "over_memory_budget", f"model 'resnet18' needs about {need / GiB:.1f} GiB, more than the memory "
             "budget of backend 'local' (0.5 GiB)")

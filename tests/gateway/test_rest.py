@@ -3,7 +3,6 @@ and the service still answering after each."""
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import io
 
@@ -12,11 +11,10 @@ import pytest
 from PIL import Image
 
 from tests.conftest import encode, photo
-from zooserve.gateway.errors import NotFound
-from zooserve.gateway.rest.app import PredictFastPath
 from zooserve.gateway.rest.schemas import PredictResponse
 from zooserve.handler.decode import ImageError, decode
 from zooserve.zoo import list_models
+from zooserve.zoo.runtimes import chosen_runtime
 
 LIMIT = 20 * 1024 * 1024  # the default body cap
 
@@ -43,6 +41,7 @@ def test_predict_raw_body_returns_the_backends_answer(gateway, torchserve):
                         headers={"Authorization": f"Bearer {torchserve.keys().inference}", "X-Topk": "3",
                                  "Content-Type": "application/octet-stream"}, timeout=60).json()
     assert body["predictions"] == direct["predictions"]  # passed through unchanged
+    assert body["runtime"] == direct["runtime"] == chosen_runtime("resnet18")  # the archive's measured runtime
     assert set(body["timings"]) == {"total_ms", "backend_ms", "load_ms"}
     assert 0 < body["timings"]["backend_ms"] <= body["timings"]["total_ms"]
 
@@ -61,7 +60,7 @@ def test_predict_body_is_exactly_the_documented_schema(gateway):
     ("/predict/resnt18", "/predict/resnt18?unused=1"),  # an error: the same body and headers either way
 ])
 def test_fast_path_and_fastapi_route_answer_alike(gateway, plain, routed):
-    """A plain prediction is served in front of FastAPI (rest/app.py PredictFastPath), one with any other
+    """A plain prediction is served in front of FastAPI (rest/app.py RestApp), one with any other
     query parameter by FastAPI's route: the two must not differ in what the client sees."""
     def seen(path: str) -> tuple[int, dict, dict]:
         answer = gateway.http.post(path, content=photo("chelsea.jpg"), headers={"Content-Type": "image/jpeg",
@@ -74,42 +73,23 @@ def test_fast_path_and_fastapi_route_answer_alike(gateway, plain, routed):
     assert seen(plain) == seen(routed)
 
 
-def test_fast_path_takes_plain_predictions_only():
-    """Which requests PredictFastPath keeps, without a backend: what it passes on reaches the inner app."""
-    passed_on = []
+def test_fast_path_takes_plain_predictions_only(gateway):
+    """Which requests RestApp sends straight to predict, matched by FastAPI's own two prediction routes; any
+    other goes on to FastAPI."""
+    app = gateway.server.rest.config.app
 
-    async def api(scope, receive, send):
-        passed_on.append(scope["path"] + "?" + scope["query_string"].decode())
+    def kept(method: str, path: str, query: bytes = b"") -> dict | None:
+        return app._plain_prediction({"type": "http", "method": method, "path": path, "query_string": query,
+                                      "headers": [], "root_path": ""})
 
-    class NoGateway:
-        async def predict(self, request):
-            raise NotFound("kept")
-
-    async def call(method: str, path: str, query: bytes = b"") -> None:
-        scope = {"type": "http", "method": method, "path": path, "query_string": query, "headers": []}
-
-        async def receive():
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message):
-            pass
-
-        await PredictFastPath(api, NoGateway())(scope, receive, send)
-
-    async def run() -> None:
-        for method, path, query in [("POST", "/predict/resnet18", b""), ("POST", "/predict/resnet18", b"topk=3"),
-                                    ("POST", "/predict/resnet18/1.0", b"")]:
-            await call(method, path, query)
-        for method, path, query in [("GET", "/predict/resnet18", b""), ("POST", "/predict/resnet18", b"topk=x"),
-                                    ("POST", "/predict/resnet18", b"topk=3&topk=4"), ("POST", "/predict/a/b/c", b""),
-                                    ("POST", "/predict/resnet18/1.0!", b""), ("POST", "/predict/resnet18/", b""),
-                                    ("POST", "/predict/resnet18", b"topk=-1"), ("POST", "/models", b"")]:
-            await call(method, path, query)
-
-    asyncio.run(run())
-    assert passed_on == ["/predict/resnet18?", "/predict/resnet18?topk=x", "/predict/resnet18?topk=3&topk=4",
-                         "/predict/a/b/c?", "/predict/resnet18/1.0!?", "/predict/resnet18/?",
-                         "/predict/resnet18?topk=-1", "/models?"]
+    assert kept("POST", "/predict/resnet18") == {"model": "resnet18", "topk": None}
+    assert kept("POST", "/predict/resnet18", b"topk=3") == {"model": "resnet18", "topk": 3}
+    assert kept("POST", "/predict/resnet18/1.0") == {"model": "resnet18", "version": "1.0", "topk": None}
+    for method, path, query in [("GET", "/predict/resnet18", b""), ("POST", "/predict/resnet18", b"topk=x"),
+                                ("POST", "/predict/resnet18", b"topk=3&topk=4"), ("POST", "/predict/a/b/c", b""),
+                                ("POST", "/predict/resnet18/1.0!", b""), ("POST", "/predict/resnet18/", b""),
+                                ("POST", "/predict/resnet18", b"topk=-1"), ("POST", "/models", b"")]:
+        assert kept(method, path, query) is None, (method, path, query)
 
 
 @pytest.mark.parametrize("content_type", ["application/octet-stream", "image/png", None])
@@ -254,6 +234,8 @@ def test_models_lists_the_catalog_with_loaded_flags(gateway, management):
     assert resnet["loaded"] is True and resnet["backend"] == "local"
     assert resnet["paper"]["title"] == "Deep Residual Learning for Image Recognition"
     assert resnet["num_classes"] == 1000 and resnet["input_size"] == [3, 224, 224]
+    # which weights serve, as the archive's answers say: the test archives are fixed-seed; unknown until asked
+    assert resnet["weights"] == "fixed-seed" and models["amoebanet_a_n6_f448"]["weights"] is None
 
 
 def test_one_model(gateway):

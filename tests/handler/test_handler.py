@@ -124,7 +124,7 @@ def test_weights_file_in_the_archive_is_used_and_reported(tmp_path):
     save_weights(trained, tmp_path / "weights.safetensors")
     config = HandlerConfig(model="squeezenet1_0", weights="file", weights_file="weights.safetensors", warmup=False)
     service = ClassifierService(config, tmp_path, torch.device("cpu"))
-    assert torch.equal(service.model.state_dict()["features.0.weight"], trained.state_dict()["features.0.weight"])
+    assert torch.equal(service.runtime.model.state_dict()["features.0.weight"], trained.state_dict()["features.0.weight"])
     [outcome] = service.classify([(photo("chelsea.jpg"), None)])
     assert outcome.body["weights"] == "file" and outcome.body["pretrained"] is False
 
@@ -147,7 +147,7 @@ def test_gpu_path_uses_half_precision_channels_last(tmp_path):
     handler.initialize(context)
     service = handler.service
     assert service.device.type == "cuda" and service.dtype == torch.float16
-    weight = service.model.conv1.weight
+    weight = service.runtime.model.conv1.weight
     assert weight.is_contiguous(memory_format=torch.channels_last)
     answers = run_batch(handler, context, [{"body": photo("chelsea.jpg")}, {"body": b"junk"}])
     assert [status for status, _ in answers] == [200, 415]

@@ -16,23 +16,42 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_short_bench_writes_a_complete_summary(tmp_path):
-    assert bench(["--models", "resnet18,squeezenet1_0", "--duration", "3", "--concurrency", "2",
-                  "--limit-seconds", "1", "--overhead-requests", "12", "--results", str(tmp_path), "--no-docs"]) == 0
+    """resnet18 beside its peers (two interleaved rounds at one step of users), resnet8_digits alone; the
+    limit over two runtimes and two batch sizes (all four and 1-16 by default), both layouts."""
+    assert bench(["--models", "resnet18,resnet8_digits", "--duration", "4", "--concurrency", "2", "--steps", "2",
+                  "--rounds", "2", "--limit-seconds", "0.3", "--limit-rounds", "2", "--limit-batches", "1,2",
+                  "--limit-runtimes", "eager,onnxruntime", "--overhead-requests", "12",
+                  "--results", str(tmp_path), "--no-docs"]) == 0
     [run] = list(tmp_path.iterdir())
     summary = json.loads((run / "summary.json").read_text())
     rows = {row["name"]: row for row in summary["models"]}
-    assert set(rows) == {"resnet18", "squeezenet1_0"}
+    assert set(rows) == {"resnet18", "resnet8_digits"}
     for row in rows.values():
         for key in ("rps", "p50_ms", "p95_ms", "p99_ms", "failures", "limit_rps", "ratio_to_limit", "direct_rps",
-                    "seed_top1"):
+                    "seed_top1", "runtime", "limit_runtime"):
             assert key in row, key
         assert row["rps"] > 0 and row["failures"] == 0 and row["limit_rps"] > 0
         assert row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
-    assert rows["resnet18"]["stock_rps"] > 0 and "ratio_to_stock" in rows["resnet18"]
-    assert rows["resnet18"]["stock_default_workers"] >= 1
-    assert "stock_rps" not in rows["squeezenet1_0"], "stock TorchServe only for the reference networks"
+    # the limit: every configuration kept, measured in every round, the best one by median
+    limits = summary["details"]["limits"]
+    for name, found in limits.items():
+        configurations = found["configurations"]
+        assert {(c["runtime"], c["processes"], c["batch"]) for c in configurations} == {
+            (r, p, b) for r in ("eager", "onnxruntime") for p in (1, 2) for b in (1, 2)}, name
+        assert all(len(c["img_s"]) == 2 and c["min"] <= c["median"] <= c["max"] for c in configurations)
+        assert found["best"]["median"] == max(c["median"] for c in configurations) == rows[name]["limit_rps"]
+    # the peers, for the reference network only, each through the same rounds and steps, ratios with intervals
+    peers = summary["details"]["ours"]["resnet18"]["peers"]
+    assert set(peers["systems"]) == {"ours", "ours_form", "stock_default", "stock_best_1w", "stock_best_2w", "litserve"}
+    for system in peers["systems"].values():
+        assert set(system["steps"]) == {"2"} and len(system["best"]["rps"]) == 2 and system["best"]["failures"] == 0
+    for peer in ("stock_default", "stock_best_1w", "stock_best_2w", "litserve"):
+        ratio = peers["ratios"][peer]
+        assert ratio["ratio"] > 0 and ratio["ci95"][0] <= ratio["ratio"] <= ratio["ci95"][1]
+    assert rows["resnet18"]["stock_rps"] > 0 and rows["resnet18"]["litserve_rps"] > 0
+    assert "vs_litserve" not in rows["resnet8_digits"], "peers for the reference networks only"
     # straight at our TorchServe too, for the reference networks only
-    assert rows["resnet18"]["direct_rps"] > 0 and rows["squeezenet1_0"]["direct_rps"] is None
+    assert rows["resnet18"]["direct_rps"] > 0 and rows["resnet8_digits"]["direct_rps"] is None
     assert any(path.name.endswith("_stats.csv") for path in run.iterdir()), "locust CSVs are kept"
     assert rows["resnet18"]["v2_rps"] > 0 and rows["resnet18"]["grpc_rps"] > 0
     # the fine gateway overhead: a tiny network and the reference one, every path answered
@@ -45,6 +64,14 @@ def test_short_bench_writes_a_complete_summary(tmp_path):
             low, high = added["p50_ci95_ms"]
             assert low <= high
     assert rows["resnet18"]["gateway_overhead_p50_ms"] == overhead["resnet18"]["added"]["gateway REST"]["p50_ms"]
+    # the page renders from it: the peers' table and the limit's configurations
+    from loadtests.report import write_docs
+
+    page = tmp_path / "docs" / "bench.md"
+    page.parent.mkdir()
+    write_docs(summary, run, page)
+    text = page.read_text()
+    assert "## Peers" in text and "LitServe 0.2.19" in text and "## The limit's configurations" in text
 
 
 def test_pareto_front():

@@ -28,3 +28,8 @@ def reliability_torchserve(reliability_store, tmp_path_factory):
     with TorchServe(tmp_path_factory.mktemp("reliability_torchserve"), reliability_store,
                     torchserve_ports()) as server:
         yield server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _catalog(catalog_snapshot):
+    """Every gateway these tests start, in this process or as a process, reads the session's catalog snapshot."""

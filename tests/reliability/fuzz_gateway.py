@@ -18,6 +18,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from tests.conftest import free_port
+from zooserve.gateway.core import Gateway
+from zooserve.gateway.experiments.layer import Experiments
+from zooserve.gateway.experiments.metrics import ExperimentMetrics
 from zooserve.gateway.grpc.service import GrpcServer
 from zooserve.gateway.rest.app import create_app
 from zooserve.gateway.settings import BackendSettings, Settings
@@ -35,13 +38,10 @@ GRPC_REFUSALS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
 @dataclass
 class FuzzGateway:
     runner: asyncio.Runner
+    gateway: Gateway
     http: httpx.AsyncClient
     grpc_server: GrpcServer
     channel: grpc.aio.Channel
-
-    @property
-    def gateway(self):
-        return self.grpc_server.gateway
 
     def run(self, coroutine):
         return self.runner.run(coroutine)
@@ -55,13 +55,14 @@ def fuzz_gateway() -> Iterator[FuzzGateway]:
     config = Settings(host="127.0.0.1", rest_port=0, grpc_port=0, max_body_bytes=MAX_BODY, backends={"local": dead})
     with asyncio.Runner() as runner:
         async def start() -> FuzzGateway:
-            from zooserve.gateway.core import Gateway
-
-            server = GrpcServer(Gateway(config))
+            gateway = Gateway(config)
+            experiments = Experiments(gateway, config, ExperimentMetrics())
+            server = GrpcServer(gateway, experiments)
+            await gateway.start()
             await server.start()
-            http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(server.gateway)),
+            http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(gateway, experiments)),
                                      base_url="http://gateway", timeout=30)
-            return FuzzGateway(runner, http, server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}"))
+            return FuzzGateway(runner, gateway, http, server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}"))
 
         fuzz = runner.run(start())
         try:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import grpc
 import httpx
-import numpy as np
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -204,10 +203,6 @@ class Moment:
         self._thread.join(timeout)
         assert self.at is not None, f"{what}: not within {timeout} s"
         return self.at
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q))
 
 
 def _management(torchserve: TorchServe, method: str, path: str) -> httpx.Response:

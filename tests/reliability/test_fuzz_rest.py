@@ -87,7 +87,7 @@ def test_the_body_reader_gives_the_image_or_a_typed_4xx(fuzz, content_type, decl
         headers.append((b"content-length", declared.encode("latin-1")))
     chunks = [body[i:i + chunk] for i in range(0, len(body), chunk)]
     try:
-        image = fuzz.run(read_image(asgi_request(headers, chunks), fuzz.gateway.check_body_size))
+        image = fuzz.run(read_image(asgi_request(headers, chunks), fuzz.gateway.settings.max_body_bytes))
     except GatewayError as error:
         assert 400 <= error.status < 500 and error.code and error.message, error
         return
@@ -102,7 +102,7 @@ def test_the_body_reader_refuses_hostile_lengths(fuzz, declared):
     request = asgi_request([(b"content-type", b"image/jpeg"), (b"content-length", declared.encode("latin-1"))],
                            [b"\xff\xd8\xff"])
     try:
-        image = fuzz.run(read_image(request, fuzz.gateway.check_body_size))
+        image = fuzz.run(read_image(request, fuzz.gateway.settings.max_body_bytes))
     except GatewayError as error:  # the cap, for a length that is a number
         assert 400 <= error.status < 500, error
     else:

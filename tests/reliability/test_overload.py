@@ -27,11 +27,11 @@ from tests.reliability.harness import (
     burst,
     gateway_process,
     grpc_client,
-    percentile,
     rest_client,
     unload,
     wait_until,
 )
+from zooserve.gateway.experiments.stats import percentile
 
 MODEL = "resnet18"
 CAP = 2

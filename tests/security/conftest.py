@@ -123,7 +123,7 @@ def gateway(start_gateway) -> Iterator[RunningGateway]:
 
 def compose(variant: str) -> dict:
     """`docker-compose config` (Docker Compose's own loader, no engine) of the gpu or cpu variant."""
-    files = ["-f", str(ROOT / "docker-compose.yml")]
+    files = ["-f", str(ROOT / "docker-compose.yml"), "--profile", "grafana"]  # every service, Grafana too
     if variant == "cpu":
         files += ["-f", str(ROOT / "deploy" / "compose" / "cpu.yml")]
     env = {"PATH": "/usr/bin:/bin", "HOME": tempfile.gettempdir(), "DOCKER_HOST": "unix:///nonexistent.sock"}
@@ -140,5 +140,10 @@ def composes() -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def overlays() -> dict[str, list[dict]]:
-    """The Kubernetes overlays' objects (`kubectl kustomize` where installed, else tests/deploy/kustomize.py)."""
+    """The Kubernetes overlays' objects, as `kubectl kustomize` builds them."""
     return {name: build(K8S / "overlays" / name) for name in OVERLAYS}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _catalog(catalog_snapshot):
+    """Every gateway these tests start, in this process or as a process, reads the session's catalog snapshot."""

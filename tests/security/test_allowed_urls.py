@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.deploy.conftest import container, ensure_debian_tool
+from tests.deploy.conftest import container, debian_tool
 from tests.gateway.conftest import backend_for
 
 from .conftest import MODEL, registered
@@ -130,7 +130,7 @@ class KeyProxy:
         keys = container.read_keys(torchserve.workdir)
         props = container.read_properties(torchserve.workdir / "config.properties")
         config = container.render_proxy(keys, props, directory)
-        nginx = ensure_debian_tool("nginx", "nginx")
+        nginx = debian_tool("nginx", "nginx")
         self.process = subprocess.Popen([nginx, "-e", "stderr", "-p", str(directory), "-c", str(config),
                                          "-g", "daemon off;"], stderr=subprocess.DEVNULL)
         self.management = httpx.Client(base_url=f"http://127.0.0.1:{self.ports['MANAGEMENT']}", timeout=120,

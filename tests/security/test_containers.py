@@ -1,7 +1,8 @@
 """Every container runs unprivileged: the image's USER, Kubernetes' security contexts, compose's `user`.
 
-Read from the files as the tools resolve them (the overlays built, `docker-compose config`); none of it can
-be run here (no Docker engine, no cluster), so what is checked is what the runtime is told to enforce.
+Read from the files as the tools resolve them (the overlays built, `docker-compose config`): what the runtime
+is told to enforce. No cluster runs here; the containers do, and tests/deploy/test_images.py checks that
+Docker enforces the user, the read-only root filesystem and the dropped capabilities.
 tests/deploy checks the same contexts as part of the deployment; this is the security view of them, with
 what that view adds (host namespaces and paths, added capabilities, the Docker socket, compose's users).
 """
@@ -66,7 +67,7 @@ def test_kubernetes_pods_run_unprivileged(overlays, overlay):
             assert own.get("capabilities", {}).get("drop") == ["ALL"], where
             assert not own.get("capabilities", {}).get("add"), where
             assert not [p for p in box.get("ports", []) if "hostPort" in p], where
-    assert found >= 5, "the gateway, three model groups and PostgreSQL"
+    assert found >= 6, "the gateway, four model groups and PostgreSQL"
 
 
 @pytest.mark.parametrize("variant", ["gpu", "cpu"])

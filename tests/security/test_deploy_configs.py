@@ -92,7 +92,7 @@ def test_kubernetes_torchserve(overlays, overlay, tmp_path, monkeypatch):
         template.write_text(maps[volumes[mount["name"]]["configMap"]["name"]]["config.properties"])
         assert_locked_down(entrypoint_config(tmp_path / name, monkeypatch, env, template), f"{overlay}/{name}")
         groups += 1
-    assert groups == 3, "light, heavy and ab"
+    assert groups == 4, "light, medium, heavy and ab"
 
 
 OPENINGS = {

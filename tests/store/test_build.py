@@ -19,7 +19,9 @@ def archive_config(path) -> dict:
 
 
 def test_every_registry_entry_has_a_buildable_archive(tmp_path, capsys):
-    assert store_cli(["build", "--all", "--store", str(tmp_path)]) == 0
+    # on eager: the packaging of every entry, without exporting the measured runtimes (tests/store/test_select.py
+    # and tests/e2e/test_runtimes.py build archives that carry an exported artefact)
+    assert store_cli(["build", "--all", "--runtime", "eager", "--store", str(tmp_path)]) == 0
     assert "archive(s) written" in capsys.readouterr().out
     for name in list_models():
         path = tmp_path / f"{name}.mar"
@@ -65,3 +67,35 @@ def test_batch_settings_reach_the_archive(tmp_path):
     path = build_archive("resnet18", tmp_path, ArchiveOptions(batch_size=8, max_batch_delay_ms=10))
     config = archive_config(path)
     assert (config["batchSize"], config["maxBatchDelay"]) == (8, 10)
+
+
+def test_build_writes_the_catalog_snapshot_beside_the_archives(tmp_path, capsys):
+    """Every registry entry, what each archive in the store carries, class names; kept while it is current."""
+    from zooserve import snapshot
+    from zooserve.zoo.labels import class_names
+    from zooserve.zoo.runtimes import chosen_runtime
+
+    build_archive("squeezenet1_0", tmp_path, ArchiveOptions(workers=1))
+    assert store_cli(["build", "resnet18", "--store", str(tmp_path)]) == 0
+    assert "catalog snapshot written" in capsys.readouterr().out
+    written = snapshot.read(tmp_path / snapshot.FILE_NAME)
+    entries = {entry.name: entry for entry in written.models}
+    assert sorted(entries) == list_models() and written.format == snapshot.FORMAT
+    assert entries["resnet18"].archive == snapshot.Archive(weights="fixed-seed", workers=WORKERS,
+                                                           runtime=chosen_runtime("resnet18"))
+    assert entries["squeezenet1_0"].archive.workers == 1 and entries["vgg19"].archive is None
+    assert entries["squeezenet1_0"].memory_bytes == snapshot.estimated_bytes(entries["squeezenet1_0"].params, 1)
+    assert written.labels["imagenet-1k"] == list(class_names("imagenet-1k"))
+    assert entries["resnet18"].row()["preprocess"]["input_size"] == [3, 224, 224]
+    assert store_cli(["build", "resnet18", "--if-missing", "--store", str(tmp_path)]) == 0
+    assert "catalog snapshot written" not in capsys.readouterr().out  # nothing built, the snapshot current
+
+
+def test_a_snapshot_of_another_format_is_refused_with_what_to_do(tmp_path):
+    from zooserve import snapshot
+
+    (tmp_path / "catalog.json").write_text('{"format": 99}')
+    with pytest.raises(snapshot.SnapshotError, match="format 99; this zooserve reads format 1: build the archives"):
+        snapshot.read(tmp_path / "catalog.json")
+    with pytest.raises(snapshot.SnapshotError, match="no catalog snapshot at"):
+        snapshot.read(tmp_path / "none.json")

@@ -69,6 +69,9 @@ def downloads(monkeypatch):
     monkeypatch.setattr("torch.hub.download_url_to_file", refuse)  # torchvision and timm URL weights
     monkeypatch.setattr("timm.models._hub.hf_hub_download", refuse)  # timm Hugging Face Hub weights
     monkeypatch.setenv("TORCH_HOME", "/nonexistent-torch-home")
+    # the session keeps the hubs offline, which stops zooserve before any download; here the libraries'
+    # download functions themselves are what is intercepted
+    monkeypatch.setattr("zooserve.zoo.registry.hubs_offline", lambda: False)
     return asked
 
 
@@ -88,6 +91,15 @@ def test_timm_legacy_weights_go_through_their_release_url(downloads):
     with pytest.raises(PretrainedUnavailableError, match="could not fetch timm weights"):
         create_model("xception", pretrained=True)
     assert len(downloads) == 1 and "xception" in downloads[0]
+
+
+def test_offline_hubs_refuse_uncached_weights_before_any_download(monkeypatch):
+    asked = []
+    monkeypatch.setattr("torch.hub.download_url_to_file", lambda *args, **kwargs: asked.append(args[0]))
+    monkeypatch.setenv("TORCH_HOME", "/nonexistent-torch-home")
+    with pytest.raises(PretrainedUnavailableError, match="not cached and the hubs are offline"):
+        create_model("resnet18", pretrained=True)
+    assert asked == []
 
 
 def test_pretrained_and_weights_together_are_refused(tmp_path):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import socket
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,9 @@ from zooserve.gateway.experiments import page
 from zooserve.gateway.experiments.config import load
 from zooserve.gateway.server import GatewayServer
 from zooserve.gateway.settings import ROOT, BackendSettings, Settings
+from zooserve.snapshot import FILE_NAME
 from zooserve.store.build import ArchiveOptions, build_archive
+from zooserve.store.catalog import write_catalog
 from zooserve.torchserve import TorchServe, TorchServePorts
 from zooserve.zoo import list_models
 
@@ -44,18 +45,13 @@ CONCURRENCY = 4
 log = logging.getLogger("demo-ab")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _shown(path: Path) -> Path:
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def build_store(models: dict[str, int], directory: Path) -> Path:
-    """Trains (or reuses) each model's weights and packs them into an archive of the demo's store."""
+    """Trains (or reuses) each model's weights and packs them into an archive of the demo's store, with the
+    catalog snapshot the gateway reads."""
     store = directory / "model_store"
     for name, epochs in models.items():
         started = time.perf_counter()
@@ -63,6 +59,7 @@ def build_store(models: dict[str, int], directory: Path) -> Path:
         build_archive(name, store, ArchiveOptions(weights={name: weights}))
         print(f"  {name}: {epochs} epochs, weights {_shown(weights)} ({time.perf_counter() - started:.0f} s)",
               flush=True)
+    write_catalog(store)
     return store
 
 
@@ -149,13 +146,14 @@ def main(argv: list[str] | None = None) -> int:
 
     _, test = digit_images()
     digits = test[:args.limit] if args.limit else test
-    ports = TorchServePorts(*(_free_port() for _ in range(5)))
+    ports = TorchServePorts.free()
     records = args.dir / "records.sqlite3"
     for path in (records, records.with_name(records.name + "-wal"), records.with_name(records.name + "-shm")):
         path.unlink(missing_ok=True)  # this run's requests only
     torchserve = TorchServe(args.dir / "torchserve", store, ports)
     settings = Settings(
         host="127.0.0.1", rest_port=0, grpc_port=0, experiments_file=EXPERIMENTS_FILE, records_path=records,
+        catalog_path=store / FILE_NAME,
         record_bucket_s=1,  # the run lasts seconds: the report's charts over time get a look per second
         backends={"local": BackendSettings(inference_url=torchserve.inference_url,
                                            management_url=torchserve.management_url,

@@ -1,4 +1,5 @@
-"""``python -m zooserve.gateway``: REST on 127.0.0.1:8000 and gRPC on 127.0.0.1:50051 (ZOO_* to change).
+"""``zooserve gateway`` (or ``python -m zooserve.gateway``): REST on 127.0.0.1:8000 and gRPC on 127.0.0.1:50051
+(ZOO_* to change), in front of the TorchServe backends of ZOO_BACKENDS.
 
 SIGINT or SIGTERM stops both: new requests are refused, in-flight ones finish (ZOO_SHUTDOWN_GRACE_S).
 """
@@ -13,8 +14,13 @@ from collections.abc import Callable
 
 import uvloop
 
+from zooserve.snapshot import SnapshotError
+
+from . import logs
 from .server import GatewayServer
 from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 async def run(settings: Settings, on_ready: Callable[[GatewayServer], None] | None = None) -> None:
@@ -25,12 +31,10 @@ async def run(settings: Settings, on_ready: Callable[[GatewayServer], None] | No
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"zooserve gateway ready: REST http://{settings.host}:{server.rest_port} (docs at /docs), "
-          f"gRPC {settings.host}:{server.grpc_port}", flush=True)
     if on_ready is not None:
         on_ready(server)
     await stop.wait()
-    logging.getLogger(__name__).info("stopping: letting in-flight requests finish")
+    log.info("stopping: letting in-flight requests finish")
     await server.stop()
 
 
@@ -43,8 +47,12 @@ def serve(settings: Settings, on_ready: Callable[[GatewayServer], None] | None =
 def main(argv: list[str] | None = None) -> int:
     if argv:  # configured by ZOO_* only (settings.py), so that compose and k8s set it one way
         sys.exit(f"zooserve gateway takes no arguments (got {' '.join(argv)}): set ZOO_* variables instead")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(Settings())
+    settings = Settings()
+    logs.configure(settings.log_format)
+    try:
+        serve(settings)
+    except SnapshotError as error:  # no catalog to serve: say how to make one
+        sys.exit(f"zooserve gateway: {error}")
     return 0
 
 

@@ -1,9 +1,9 @@
 """The gateway's Prometheus metrics, named by Prometheus conventions (base units, ``_total``, ``_seconds``).
 
-Each Gateway has its own registry (several run side by side in the tests); GET /metrics renders it
-followed by the process-wide default registry (process, GC and platform collectors, and the experiment
-metrics of ``experiments/``). The ``model`` label only ever holds catalog names (or ``unknown``), so a
-client cannot grow the number of series.
+Each Gateway has its own registry (several run side by side in the tests), which the experiment metrics
+(``experiments/metrics.py``) are registered in too; GET /metrics renders it followed by the process-wide
+default registry (process, GC and platform collectors). The ``model`` label only ever holds catalog names
+(or ``unknown``), so a client cannot grow the number of series.
 """
 
 from __future__ import annotations

@@ -16,9 +16,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from zooserve import snapshot
+
 ROOT = Path(__file__).resolve().parents[2]
-# where `python -m zooserve.serve` runs TorchServe, which writes its key file there
+# where `zooserve serve` runs TorchServe, which writes its key file there
 DEFAULT_TORCHSERVE_DIR = ROOT / "logs" / "torchserve"
+# the catalog snapshot `zooserve store build` writes beside the archives of the default store
+DEFAULT_CATALOG = ROOT / "model_store" / snapshot.FILE_NAME
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # TorchServe archive versions, e.g. "1.0"
@@ -48,6 +52,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ZOO_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     host: str = Field(default="127.0.0.1", description="where REST and gRPC listen")
+    catalog_path: Path = Field(default=DEFAULT_CATALOG, description="the catalog snapshot (zooserve/snapshot.py) "
+                               "written by `zooserve store build` beside the archives")
+    log_format: Literal["json", "text"] = Field(
+        default="text", description="json: one JSON object a line (the containers' default), text: for people")
     rest_port: int = Field(default=8000, ge=0, le=65535)
     grpc_port: int = Field(default=50051, ge=0, le=65535)
 
@@ -60,12 +68,12 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=30.0, gt=0, description="deadline of one prediction, end to end")
     load_timeout_s: float = Field(default=300.0, gt=0, description="registering a model on TorchServe")
     heavy_load_timeout_s: float = Field(default=900.0, gt=0, description="the same for models marked heavy")
-    retry_after_s: int = Field(default=1, ge=0, description="Retry-After sent with 429")
+    retry_after_s: int = Field(default=1, ge=0, description="Retry-After sent with 429 and 503")
     shutdown_grace_s: float = Field(default=30.0, ge=0, description="time in-flight requests get on SIGTERM")
 
     backend_protocol: Literal["grpc", "http"] = Field(
-        default="http", description="how predictions reach TorchServe: HTTP (aiohttp) measured faster and "
-        "cheaper in CPU than gRPC (docs/gateway.md)"
+        default="http", description="how predictions reach TorchServe: HTTP measured faster and cheaper in CPU "
+        "than gRPC (docs/gateway.md)"
     )
     backends: dict[str, BackendSettings] = Field(default_factory=lambda: {"local": BackendSettings()})
     routes: dict[str, str] = Field(

@@ -21,6 +21,7 @@ from zooserve.zoo.labels import class_names
 
 from .decode import DEFAULT_MAX_PIXELS, ImageError, decode
 from .preprocess import Preprocessor
+from .runtimes import ModelSource, RuntimeName, RuntimeOptions, load_runtime, runtime_class
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,10 @@ class HandlerConfig(BaseModel):
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0)
     threads: int = Field(default=0, ge=0, description="torch threads on CPU; 0: the cores this worker may use")
     warmup: bool = True
+    runtime: RuntimeName = Field(default="eager", description="what runs the model (handler/runtimes/)")
+    selection: dict[str, Any] | None = Field(
+        default=None, description="why this runtime: the build's measurement of each runtime (zooserve/store/select.py)"
+    )
 
     @field_validator("weights_file")
     @classmethod
@@ -85,31 +90,40 @@ def cpu_threads(requested: int, workers: int) -> int:
 
 
 class ClassifierService:
-    def __init__(self, config: HandlerConfig, model_dir: str | Path, device: torch.device, workers: int = 1):
+    def __init__(self, config: HandlerConfig, model_dir: str | Path, device: torch.device, workers: int = 1,
+                 batch_size: int = 1):
         self.config = config
         self.device = device
+        self.model_dir = Path(model_dir)
         self.info = model_info(config.model)
         self.labels = class_names(self.info.label_set)
         self.preprocessor = Preprocessor(self.info.preprocess)
-        self.dtype = torch.float16 if device.type == "cuda" and config.half else torch.float32
-        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-        if device.type == "cpu":
-            torch.set_num_threads(cpu_threads(config.threads, workers))
+        options = RuntimeOptions(device=device, threads=cpu_threads(config.threads, workers), half=config.half,
+                                 channels_last=config.channels_last)
+        if device.type == "cpu":  # preprocessing runs in torch whatever the runtime
+            torch.set_num_threads(options.threads)
         started = time.perf_counter()
-        self.model = self._load_model(Path(model_dir))
-        self.load_seconds = time.perf_counter() - started
+        self.runtime = load_runtime(self._runtime_for(device), ModelSource(self.model_dir, self._build_model), options)
+        self.dtype = self.runtime.input_dtype
         if config.warmup:
-            self._warm_up()
+            # the first calls pay for kernel selection, allocator growth (and compilation, for `compile`):
+            # pay at load, not on a user
+            self.runtime.warm_up(torch.zeros(batch_size, *self.info.preprocess.input_size, device=device,
+                                             dtype=self.dtype))
+        self.load_seconds = time.perf_counter() - started
 
-    def _load_model(self, model_dir: Path) -> torch.nn.Module:
-        weights = model_dir / self.config.weights_file if self.config.weights_file else None
-        model = create_model(self.config.model, weights=weights, seed=self.config.seed)
-        return model.to(self.device, dtype=self.dtype, memory_format=self.memory_format).eval()
+    def _runtime_for(self, device: torch.device) -> str:
+        if runtime_class(self.config.runtime).supports(device):
+            return self.config.runtime
+        # the archive's choice was measured for another device (an OpenVINO IR on a CUDA worker)
+        log.warning("%s: runtime %s does not run on %s; serving with eager", self.config.model, self.config.runtime,
+                    device)
+        return "eager"
 
-    def _warm_up(self) -> None:
-        # the first call pays for kernel selection and allocator growth; pay it at load, not on a user
-        with torch.inference_mode():
-            self.model(torch.zeros(1, *self.info.preprocess.input_size, device=self.device, dtype=self.dtype))
+    def _build_model(self) -> torch.nn.Module:
+        """The zoo model, for the runtimes that run it in PyTorch (the others load the archive's artefact)."""
+        weights = self.model_dir / self.config.weights_file if self.config.weights_file else None
+        return create_model(self.config.model, weights=weights, seed=self.config.seed)
 
     # --- the request path: decode_request -> predict -> encode_response, over a whole batch ---
 
@@ -133,11 +147,8 @@ class ClassifierService:
 
     def predict(self, images: list[torch.Tensor]) -> torch.Tensor:
         """Class probabilities (N, classes) in float32 on the CPU."""
-        batch = self._on_device(images)
-        batch = self.preprocessor.normalize(batch, self.dtype).contiguous(memory_format=self.memory_format)
-        with torch.inference_mode():
-            logits = self.model(batch)
-        return logits.float().softmax(dim=-1).cpu()
+        batch = self.preprocessor.normalize(self._on_device(images), self.dtype)
+        return self.runtime(batch).float().softmax(dim=-1).cpu()
 
     def _on_device(self, images: list[torch.Tensor]) -> torch.Tensor:
         """The uint8 batch on the model's device: CPU-decoded images through pinned memory (an asynchronous
@@ -156,6 +167,7 @@ class ClassifierService:
             "weights": self.config.weights,
             "pretrained": self.config.weights == "pretrained",
             "label_set": self.info.label_set,
+            "runtime": self.runtime.name,
             "predictions": [
                 {"index": int(i), "label": self.labels[int(i)], "score": round(float(s), 6)}
                 for s, i in zip(scores, indices)

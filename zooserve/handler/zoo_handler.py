@@ -27,10 +27,12 @@ class ZooHandler:
         config = HandlerConfig(**yaml_config.get("zoo", {}))
         device = choose_device(properties.get("gpu_id"))
         workers = int(yaml_config.get("maxWorkers", 1))
-        self.service = ClassifierService(config, properties["model_dir"], device, workers=workers)
+        batch_size = int(yaml_config.get("batchSize", 1))
+        self.service = ClassifierService(config, properties["model_dir"], device, workers=workers,
+                                         batch_size=batch_size)
         log.info(
-            "zoo model %s loaded on %s in %.2f s (weights: %s)",
-            config.model, device, self.service.load_seconds, config.weights,
+            "zoo model %s loaded on %s with %s in %.2f s (weights: %s)",
+            config.model, device, self.service.runtime.name, self.service.load_seconds, config.weights,
         )
         self.initialized = True
 

@@ -1,4 +1,13 @@
-"""``python -m zooserve.store build [NAMES... | --all] [--store DIR] [--weights NAME=FILE] [--pretrained]``."""
+"""``zooserve store build [NAMES... | --all] [--store DIR] [--weights NAME=FILE] [--pretrained | --fixed-seed]
+[--runtime NAME]``: the archives, then the catalog snapshot beside them (``catalog.json``); and
+``zooserve store select [NAMES... | --all]``: measures each model's runtimes and rewrites its entry of
+zooserve/zoo/data/runtimes.json. ``python -m zooserve.store ...`` is the same program.
+
+By default (``ZOO_WEIGHTS=pretrained``) every entry a library publishes weights for gets them: from the
+library's cache, or downloaded when its hub answers; where they cannot be had the archive falls back to
+the fixed seed, and the run ends with one warning naming those archives. ``ZOO_WEIGHTS=fixed-seed`` (or
+``--fixed-seed``) builds fixed-seed archives without trying.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +16,21 @@ import logging
 import sys
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
+from zooserve.handler.runtimes import RUNTIME_NAMES
+from zooserve.handler.service import cpu_threads
+from zooserve.snapshot import FILE_NAME
 from zooserve.zoo import UnknownModelError, list_models, model_info
+from zooserve.zoo.runtimes import RUNTIMES_FILE, load_choices, save_choices
 
-from .build import DEFAULT_STORE, ArchiveOptions, build_archive
+from .build import DEFAULT_STORE, ArchiveOptions, build_archive, wants_rebuild
+from .catalog import is_current, write_catalog
+from .published import weights_mode
+from .select import select
+
+log = logging.getLogger("zooserve.store")
 
 
 def _weights_arg(text: str) -> tuple[str, Path]:
@@ -22,7 +41,7 @@ def _weights_arg(text: str) -> tuple[str, Path]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m zooserve.store", description="Build TorchServe model archives.")
+    parser = argparse.ArgumentParser(prog="zooserve store", description="Build TorchServe model archives.")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="write model_store/<name>.mar")
     build.add_argument("names", nargs="*", help="registry names (default with --all: every entry)")
@@ -30,12 +49,42 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--store", type=Path, default=DEFAULT_STORE)
     build.add_argument("--seed", type=int, default=0, help="seed of the fixed initialization")
     build.add_argument("--weights", type=_weights_arg, action="append", default=[], metavar="NAME=FILE")
-    build.add_argument("--pretrained", action="store_true", help="fetch the libraries' published weights")
+    source = build.add_mutually_exclusive_group()
+    source.add_argument("--pretrained", action="store_true", default=None,
+                        help="the libraries' published weights where they can be had (default, ZOO_WEIGHTS=pretrained)")
+    source.add_argument("--fixed-seed", dest="pretrained", action="store_false",
+                        help="fixed-seed weights only, nothing fetched (ZOO_WEIGHTS=fixed-seed)")
     build.add_argument("--batch-size", type=int, default=ArchiveOptions.batch_size)
     build.add_argument("--max-batch-delay", type=int, default=ArchiveOptions.max_batch_delay_ms, help="ms")
     build.add_argument("--workers", type=int, default=ArchiveOptions.workers)
-    build.add_argument("--if-missing", action="store_true", help="skip archives that already exist")
+    build.add_argument("--if-missing", action="store_true",
+                       help="skip archives that exist (a fixed-seed one is rebuilt when its published weights "
+                       "can be had), and a current catalog snapshot")
+    build.add_argument("--runtime", choices=RUNTIME_NAMES,
+                       help=f"serve on this runtime (default: the one measured for the model, {RUNTIMES_FILE.name})")
+    select = commands.add_parser("select", help=f"measure each model's runtimes, rewrite its entry of {RUNTIMES_FILE.name}")
+    select.add_argument("names", nargs="*", help="registry names (default with --all: every entry)")
+    select.add_argument("--all", action="store_true", help="every registry entry")
+    select.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    select.add_argument("--seconds", type=float, default=2.0, help="seconds per runtime per round")
+    select.add_argument("--batch-size", type=int, default=ArchiveOptions.batch_size, help="the serving batch size")
+    select.add_argument("--workers", type=int, default=ArchiveOptions.workers,
+                        help="serving workers (each gets cores / workers threads)")
+    select.add_argument("--runtimes", default=",".join(RUNTIME_NAMES), help="those to try (eager always)")
+    select.add_argument("--device", default="cpu", help="cpu, or cuda (float16 and the CUDA providers tried too)")
+    select.add_argument("--output", type=Path, default=RUNTIMES_FILE)
     return parser
+
+
+def _select(names: list[str], args) -> int:
+    choices = load_choices(args.output)
+    threads = cpu_threads(0, args.workers)
+    for name in tqdm(names, desc="runtimes", unit="model"):
+        choices[name] = select(name, args.batch_size, threads, args.rounds, args.seconds, torch.device(args.device),
+                               runtimes=tuple(args.runtimes.split(",")))
+        save_choices(choices, args.output)  # after each model: a long run keeps what it measured
+        print(f"{name}: {choices[name]['reason']}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,17 +97,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in names:
             model_info(name)
-    except UnknownModelError as error:
+        if args.command == "build":
+            pretrained = args.pretrained if args.pretrained is not None else weights_mode() == "pretrained"
+    except (UnknownModelError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.command == "select":
+        return _select(names, args)
     options = ArchiveOptions(
-        seed=args.seed, weights=dict(args.weights), pretrained=args.pretrained, batch_size=args.batch_size,
-        max_batch_delay_ms=args.max_batch_delay, workers=args.workers,
+        seed=args.seed, weights=dict(args.weights), pretrained=pretrained, batch_size=args.batch_size,
+        max_batch_delay_ms=args.max_batch_delay, workers=args.workers, runtime=args.runtime,
     )
-    todo = [n for n in names if not (args.if_missing and (args.store / f"{n}.mar").exists())]
+    todo = [n for n in names if not args.if_missing or wants_rebuild(args.store / f"{n}.mar", n, options)]
     for name in tqdm(todo, desc="archives", unit="model", disable=not todo):
         build_archive(name, args.store, options)
     print(f"{len(todo)} archive(s) written to {args.store} ({len(names) - len(todo)} already there)")
+    catalog = args.store / FILE_NAME
+    if todo or not args.if_missing or not is_current(catalog):
+        write_catalog(args.store)
+        print(f"catalog snapshot written to {catalog}")
+    if warning := options.published.warning():
+        log.warning(warning)
     return 0
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from .measure import measure
 from .registry import list_models, model_info
+from .runtimes import chosen_runtime, load_choices
 from .seed import seed_rows
 
 
@@ -21,14 +22,17 @@ def metadata_entry(name: str) -> dict[str, Any]:
     }
 
 
-def catalog_entry(name: str) -> dict[str, Any]:
-    """The metadata plus the parameters and mult-adds measured from the built model."""
+def catalog_entry(name: str, runtimes: dict[str, dict] | None = None) -> dict[str, Any]:
+    """The metadata plus the parameters and mult-adds measured from the built model, and the runtime
+    chosen for it by measurement (``runtimes``: data/runtimes.json as loaded, read here if not given)."""
     measured = measure(name)
-    return metadata_entry(name) | {"params": measured.params, "macs": measured.macs}
+    return metadata_entry(name) | {"params": measured.params, "macs": measured.macs,
+                                   "runtime": chosen_runtime(name, runtimes)}
 
 
 def catalog(seed_only: bool = False) -> list[dict[str, Any]]:
-    return [catalog_entry(name) for name in list_models(seed_only=seed_only)]
+    runtimes = load_choices()
+    return [catalog_entry(name, runtimes) for name in list_models(seed_only=seed_only)]
 
 
 def _millions(value: float | None) -> str:
@@ -39,7 +43,7 @@ def _giga(value: float | None) -> str:
     return "-" if value is None else f"{value / 1e9:.2f}G"
 
 
-TABLE_COLUMNS = ("name", "seed name", "source", "fidelity", "params", "MACs", "input", "classes")
+TABLE_COLUMNS = ("name", "seed name", "source", "fidelity", "params", "MACs", "input", "classes", "runtime")
 
 
 def table_rows(entries: list[dict[str, Any]]) -> list[tuple[str, ...]]:
@@ -53,6 +57,7 @@ def table_rows(entries: list[dict[str, Any]]) -> list[tuple[str, ...]]:
             _giga(e["macs"]),
             "x".join(str(v) for v in e["input_size"][1:]),
             f"{e['num_classes']} ({e['label_set']})",
+            e["runtime"],
         )
         for e in entries
     ]
@@ -88,30 +93,33 @@ def models_markdown(entries: list[dict[str, Any]]) -> str:
         "Accuracy figures are the seed table's; which result of the paper they quote is in the notes.",
         "What each costs to serve: load time, worker memory and single-request latency in a real TorchServe",
         "are in [serving-profile.md](serving-profile.md); throughput under load in [benchmarks.md](benchmarks.md).",
+        "Runtime: what serves the model, chosen by measurement (`zooserve store select`: the fastest runtime whose",
+        "logits agree with eager PyTorch; the figures and the reasons are in `zooserve/zoo/data/runtimes.json`);",
+        "eager where it has not been measured.",
         "",
         "## The seed table",
         "",
         _md_row(["seed name", "top-1", "top-5", "model", "source", "fidelity", "params", "paper params",
-                 "MACs", "input", "classes"]),
-        _md_row(["---"] * 11),
+                 "MACs", "input", "classes", "runtime"]),
+        _md_row(["---"] * 12),
     ]
     for seed_name, row in seed_rows().items():
         e = by_seed.get(seed_name)
         if e is None:
-            lines.append(_md_row([seed_name, str(row.top1 or "-"), str(row.top5 or "-"), "**missing**"] + ["-"] * 7))
+            lines.append(_md_row([seed_name, str(row.top1 or "-"), str(row.top5 or "-"), "**missing**"] + ["-"] * 8))
             continue
         lines.append(
             _md_row([
                 seed_name, str(row.top1 or "-"), str(row.top5 or "-"), f"`{e['name']}`", e["source"],
                 e["fidelity"], _millions(e["params"]), _paper_figure(e["paper_params"], _millions),
-                _giga(e["macs"]), "x".join(map(str, e["input_size"][1:])), e["label_set"],
+                _giga(e["macs"]), "x".join(map(str, e["input_size"][1:])), e["label_set"], e["runtime"],
             ])
         )
     extras = [e for e in entries if not e["seed_name"]]
-    lines += ["", "## Extra variants", "", _md_row(["model", "family", "variant", "source", "params", "MACs"]),
-              _md_row(["---"] * 6)]
+    lines += ["", "## Extra variants", "",
+              _md_row(["model", "family", "variant", "source", "params", "MACs", "runtime"]), _md_row(["---"] * 7)]
     lines += [_md_row([f"`{e['name']}`", e["family"], e["variant"], e["source"], _millions(e["params"]),
-                       _giga(e["macs"])]) for e in extras]
+                       _giga(e["macs"]), e["runtime"]]) for e in extras]
     lines += ["", "## Notes per model", ""]
     for e in entries:
         lines += _notes(e)

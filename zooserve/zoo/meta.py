@@ -5,6 +5,7 @@ Entries are pydantic models so that a wrong field fails at import time, with the
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -46,18 +47,34 @@ class Figure(_Frozen):
 
 
 class Preprocess(_Frozen):
-    """How an image becomes the network's input: resize the shorter side, centre-crop, normalize."""
+    """How an image becomes the network's input: resize the shorter side, centre-crop, normalize.
+
+    The library-backed entries copy their library's published evaluation transform (torchvision's weights
+    transforms, timm's pretrained config, pytorchcv's own), down to the resize size's rounding."""
 
     input_size: tuple[int, int, int] = Field(description="(channels, height, width) of the input.")
-    crop_pct: float = Field(gt=0, le=1, description="crop size / resize size; 1.0 resizes straight to the input.")
+    crop_pct: float = Field(gt=0, le=1, description="crop size / resize size.")
+    resize_size: int = Field(
+        default=0, ge=0, description="Shorter side before the centre crop; 0: timm's rule, floor(size / crop_pct)."
+    )
+    crop_mode: Literal["center", "squash"] = Field(
+        default="center", description="center: shorter side to resize_size, centre crop; squash: the whole "
+        "image resized to the input size (the CIFAR and digits networks)."
+    )
     interpolation: Literal["bilinear", "bicubic"] = "bilinear"
+    antialias: bool = Field(default=True, description="Antialiased downscaling, as PIL's resize does.")
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
-    @property
-    def resize_size(self) -> int:
-        """Shorter-side size before the centre crop (the crop_pct convention of timm)."""
-        return int(self.input_size[1] / self.crop_pct + 0.5) if self.crop_pct < 1 else self.input_size[1]
+    @model_validator(mode="before")
+    @classmethod
+    def _default_resize_size(cls, data):
+        if isinstance(data, dict) and not data.get("resize_size") and {"input_size", "crop_pct"} <= data.keys():
+            size = data["input_size"][1]
+            if data.get("crop_mode", "center") == "center":
+                size = math.floor(size / data["crop_pct"])
+            data = {**data, "resize_size": size}
+        return data  # anything missing is reported by the field validation
 
 
 def imagenet_preprocess(size: int = 224, crop_pct: float = 0.875, **kwargs) -> Preprocess:
@@ -67,12 +84,12 @@ def imagenet_preprocess(size: int = 224, crop_pct: float = 0.875, **kwargs) -> P
 def cifar_preprocess(label_set: LabelSet) -> Preprocess:
     """CIFAR networks see the whole image shrunk to 32x32, normalized with the data set's statistics."""
     mean, std = (CIFAR10_MEAN, CIFAR10_STD) if label_set == "cifar-10" else (CIFAR100_MEAN, CIFAR100_STD)
-    return Preprocess(input_size=(3, 32, 32), crop_pct=1.0, mean=mean, std=std)
+    return Preprocess(input_size=(3, 32, 32), crop_pct=1.0, crop_mode="squash", mean=mean, std=std)
 
 
 def digits_preprocess() -> Preprocess:
     """Handwritten digits (scikit-learn's 8x8 set, sent as greyscale images) enlarged to 32x32."""
-    return Preprocess(input_size=(3, 32, 32), crop_pct=1.0, mean=(0.3,) * 3, std=(0.4,) * 3)
+    return Preprocess(input_size=(3, 32, 32), crop_pct=1.0, crop_mode="squash", mean=(0.3,) * 3, std=(0.4,) * 3)
 
 
 class Pretrained(_Frozen):
@@ -107,6 +124,9 @@ class ModelInfo(_Frozen):
     params_tolerance: float = Field(
         default=0.05, gt=0, description="Allowed relative gap to paper_params; above 5% needs a params_note."
     )
+    macs_tolerance: float = Field(
+        default=0.05, gt=0, description="Allowed relative gap to paper_macs; above 5% needs a params_note."
+    )
     pretrained: Pretrained | None = None
     heavy: bool = Field(default=False, description="Too large to keep resident beside others on a small machine.")
 
@@ -119,8 +139,8 @@ class ModelInfo(_Frozen):
 
     @model_validator(mode="after")
     def _loosened_tolerance_is_explained(self) -> "ModelInfo":
-        if self.params_tolerance > 0.05 and not self.params_note:
-            raise ValueError(f"{self.name}: params_tolerance above 5% needs a params_note saying why")
+        if max(self.params_tolerance, self.macs_tolerance) > 0.05 and not self.params_note:
+            raise ValueError(f"{self.name}: a tolerance above 5% needs a params_note saying why")
         if self.fidelity == "reconstructed" and not self.fidelity_note:
             raise ValueError(f"{self.name}: a reconstructed entry needs a fidelity_note (paper vs inferred)")
         if (self.source == "ours") == (self.fidelity == "library"):

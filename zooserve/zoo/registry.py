@@ -12,7 +12,6 @@ architecture is adding one file (or one builder in its family's file).
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import pkgutil
 from dataclasses import dataclass
@@ -23,25 +22,14 @@ import torch
 from torch import nn
 
 from .meta import ModelInfo
+from .names import UnknownModelError, unknown_model  # noqa: F401 (UnknownModelError: re-exported)
+from .pretrained import hubs_offline, is_cached
 
 DEFAULT_SEED = 0
 
 
 class Builder(Protocol):
     def __call__(self, pretrained: bool = False) -> nn.Module: ...
-
-
-class UnknownModelError(KeyError):
-    """Raised for a name that is not in the registry; carries the closest registered names."""
-
-    def __init__(self, name: str, close_matches: list[str]):
-        self.name = name
-        self.close_matches = close_matches
-        hint = f"; did you mean {', '.join(close_matches)}?" if close_matches else ""
-        super().__init__(f"unknown model {name!r}{hint}")
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return self.args[0]
 
 
 class DuplicateModelError(ValueError):
@@ -94,7 +82,7 @@ def _entry(name: str) -> Entry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownModelError(name, difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)) from None
+        raise unknown_model(name, _REGISTRY) from None
 
 
 def list_models(seed_only: bool = False) -> list[str]:
@@ -141,10 +129,15 @@ def _build_pretrained(entry: Entry) -> nn.Module:
         raise PretrainedUnavailableError(
             f"{entry.info.name}: no published weights are known to any library; pass weights=<file> instead"
         )
+    ref = entry.info.pretrained
+    if hubs_offline() and not is_cached(ref):
+        raise PretrainedUnavailableError(
+            f"{entry.info.name}: {ref.library} weights {ref.ref!r} are not cached "
+            "and the hubs are offline (HF_HUB_OFFLINE)"
+        )
     try:
         return entry.builder(pretrained=True)
     except Exception as exc:  # network errors differ by library (URLError, HF hub errors, OSError)
-        ref = entry.info.pretrained
         raise PretrainedUnavailableError(
             f"{entry.info.name}: could not fetch {ref.library} weights {ref.ref!r}: {exc}"
         ) from exc

@@ -1,7 +1,7 @@
 """The running experiments: reloadable config, current weights (ramps, guardrail stops), assignment.
 
-The gateway core asks ``get(name)`` whether a name is an experiment, ``choose`` for the variant that
-serves a request, and hands every answer to ``record``. What the replicas must agree on (ramp weights,
+The experiments layer (``layer.py``) asks ``get(name)`` whether a name is an experiment, ``choose`` for the
+variant that serves a request, and hands every answer to ``record``. What the replicas must agree on (ramp weights,
 stops, restores, events) lives in the experiment database (state.py): a change made through one replica
 is written there, and every replica reads it back every ``refresh`` interval, so all serve the same
 weights within that bound. Guardrails are evaluated off the request path from the running totals, by the
@@ -17,38 +17,22 @@ import random
 from pathlib import Path
 from typing import Iterable
 
-from prometheus_client import Counter, Gauge, Histogram
-
 from . import guardrails
 from .assign import assign
 from .config import Experiment, ExperimentConfigError, ExperimentsFile, load
+from .metrics import ExperimentMetrics
 from .report import build_report, variant_figures
 from .state import GUARDRAIL_LEASE, ExperimentState, SharedState, replica_id
 from .store import Record, RecordStore
 
 log = logging.getLogger(__name__)
 
-EXPERIMENT_REQUESTS = Counter(
-    "zoo_experiment_requests_total", "Experiment requests by variant and status code", ["experiment", "variant", "code"]
-)
-EXPERIMENT_DURATION = Histogram(
-    "zoo_experiment_request_duration_seconds", "Latency of experiment requests by variant", ["experiment", "variant"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
-SHADOW_AGREEMENT = Counter(
-    "zoo_experiment_shadow_agreement_total", "Shadow answers by whether their top-1 agrees with the primary",
-    ["experiment", "model", "agrees"],
-)
-GUARDRAIL_TRIPS = Counter(
-    "zoo_experiment_guardrail_trips_total", "Variants stopped by a guardrail", ["experiment", "variant", "guardrail"]
-)
-VARIANT_WEIGHT = Gauge("zoo_experiment_variant_weight", "Current traffic weight of a variant", ["experiment", "variant"])
-
 
 class ExperimentRouter:
     def __init__(self, path: Path | None, models: Iterable[str], store: RecordStore, seed: int | None = None,
-                 replica: str | None = None):
+                 replica: str | None = None, metrics: ExperimentMetrics | None = None):
         self.path = path
+        self.metrics = metrics or ExperimentMetrics()
         self.models = set(models)
         self.store = store
         self.shared = SharedState(store.db, replica or replica_id())
@@ -141,10 +125,10 @@ class ExperimentRouter:
     def record(self, record: Record, primary_top1: int | None = None) -> None:
         """Counts the answer in the metrics and queues it for the store (off the request path)."""
         if record.kind == "primary":
-            EXPERIMENT_REQUESTS.labels(record.experiment, record.variant, str(record.status)).inc()
-            EXPERIMENT_DURATION.labels(record.experiment, record.variant).observe(record.latency_ms / 1000)
+            self.metrics.requests.labels(record.experiment, record.variant, str(record.status)).inc()
+            self.metrics.duration.labels(record.experiment, record.variant).observe(record.latency_ms / 1000)
         elif record.agrees is not None:
-            SHADOW_AGREEMENT.labels(record.experiment, record.model, str(record.agrees).lower()).inc()
+            self.metrics.shadow_agreement.labels(record.experiment, record.model, str(record.agrees).lower()).inc()
         self.store.add(record)
 
     # --- stops, restores, guardrails ---
@@ -153,7 +137,7 @@ class ExperimentRouter:
         """Stops the variant on every replica; False when it was stopped already."""
         stopped = await asyncio.to_thread(self.shared.stop, experiment, variant, reason, guardrail)
         if stopped:
-            GUARDRAIL_TRIPS.labels(experiment, variant, guardrail).inc()
+            self.metrics.guardrail_trips.labels(experiment, variant, guardrail).inc()
             log.warning("experiment %s: variant %s stopped by %s: %s", experiment, variant, guardrail, reason)
         await self.refresh()
         return stopped
@@ -220,4 +204,4 @@ class ExperimentRouter:
     def _export_weights(self) -> None:
         for experiment in self.config.experiments:
             for variant, weight in self.weights(experiment).items():
-                VARIANT_WEIGHT.labels(experiment.name, variant).set(weight)
+                self.metrics.variant_weight.labels(experiment.name, variant).set(weight)

@@ -70,3 +70,10 @@ def latency_comparison(treatment: Histogram, control: Histogram, confidence: flo
     difference = treatment.percentile(50) - control.percentile(50)
     half = z_value(confidence) * math.hypot(treatment.median_se(), control.median_se())
     return Comparison(difference, difference - half, difference + half, p_value)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0-100) of raw values, numpy's (linear interpolation); None for no data. The
+    project's one percentile: the benchmarks and the reliability tests use it (the reports read theirs from
+    the latency bins, latency.py)."""
+    return float(np.percentile(values, q)) if len(values) else None

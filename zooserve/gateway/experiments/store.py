@@ -13,39 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from . import totals
 from .database import SCHEMA_LOCK, Database, Transaction
+from .record import Record
 
 log = logging.getLogger(__name__)
 
 INSERT_CHUNK = 500  # SQLite: records per INSERT statement (12 parameters each: under its limit)
-
-
-@dataclass(frozen=True)
-class Record:
-    """One answered request of an experiment: the primary (kind 'primary') or a shadow's copy."""
-
-    request_id: str
-    kind: str  # "primary" or "shadow"
-    created: float
-    experiment: str
-    variant: str
-    model: str
-    status: int
-    latency_ms: float
-    top1_index: int | None = None
-    top1_label: str | None = None
-    top1_score: float | None = None
-    agrees: bool | None = None  # shadows: same top-1 as the primary
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return self.request_id, self.kind, self.model
 
 
 class UnknownRequestError(KeyError):

@@ -9,15 +9,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .database import Transaction
 from .latency import Histogram, bin_of
-
-if TYPE_CHECKING:
-    from .store import Record
+from .record import Record
 
 COUNTS = ("requests", "errors", "labelled", "correct", "compared", "agreed")
 KEY = ("experiment", "variant", "kind", "model", "bucket")

@@ -3,6 +3,7 @@
 A token lives in a file (a mounted Kubernetes or compose secret), named by a ``ZOO_*_TOKEN_FILE`` setting; the
 file is read again when it changes, so a rotated secret takes effect without a restart. The presented token
 is compared in constant time (hmac.compare_digest): how long a refusal takes says nothing about the token.
+Refusals are errors of the one table (Unauthorized, Forbidden), answered like every other.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..errors import Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="the token of the file named by the route's setting")
@@ -55,11 +58,10 @@ def bearer(path: Path | None, what: str, setting: str, open_without: bool) -> Ca
         if token is None:
             if open_without:
                 return
-            raise HTTPException(403, f"{what} is disabled: set {setting} to a file holding its bearer token")
-        challenge = {"WWW-Authenticate": "Bearer"}
+            raise Forbidden(f"{what} is disabled: set {setting} to a file holding its bearer token")
         if credentials is None:
-            raise HTTPException(401, f"{what} needs a bearer token (Authorization: Bearer ...)", headers=challenge)
+            raise Unauthorized(f"{what} needs a bearer token (Authorization: Bearer ...)")
         if not token.matches(credentials.credentials):
-            raise HTTPException(401, f"wrong bearer token for {what}", headers=challenge)
+            raise Unauthorized(f"wrong bearer token for {what}")
 
     return check

@@ -1,25 +1,39 @@
-"""The image of a POST /predict request: the raw body, or the multipart form field ``image``.
+"""Request bodies under a byte cap, and the image of a POST /predict request: the raw body, or the multipart
+form field ``image``.
 
-The byte cap applies before anything is buffered: a declared Content-Length over it is refused at once,
-and a body without one (chunked) is read only up to the cap.
+The cap applies before anything is buffered: a declared Content-Length over it is refused at once, and a
+body without one (chunked) is read only up to the cap.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from ..errors import BadRequest, UnsupportedMedia
+from ..errors import BadRequest, UnsupportedMedia, check_size
 
 IMAGE_FIELD = "image"
 RAW_TYPES = ("application/octet-stream", "")  # no Content-Type at all: take the bytes as they come
 
 
-async def read_image(request: Request, check_size: Callable[..., None]) -> bytes:
-    """The image bytes; ``check_size(n, complete)`` raises TooLarge for a body of n bytes over the cap."""
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The whole body; TooLarge as soon as its declared or its read size is over ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit():  # isdigit() alone takes '²', which int() refuses
+        check_size(int(declared), limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        check_size(size, limit, complete=False)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_image(request: Request, limit: int) -> bytes:
+    """The image bytes of a prediction whose body may hold up to ``limit`` bytes."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if not (media_type in RAW_TYPES or media_type.startswith("image/") or media_type == "multipart/form-data"):
         raise UnsupportedMedia(
@@ -27,22 +41,10 @@ async def read_image(request: Request, check_size: Callable[..., None]) -> bytes
             f"application/octet-stream) or as the multipart form field {IMAGE_FIELD!r}",
             code="unsupported_content_type",
         )
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit():  # isdigit() alone takes '²', which int() refuses
-        check_size(int(declared))
-    body = await _read_capped(request, check_size)
+    body = await read_capped(request, limit)
     if media_type == "multipart/form-data":
         return await _form_image(request, body)
     return body
-
-
-async def _read_capped(request: Request, check_size: Callable[..., None]) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        check_size(size, complete=False)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class _InMemoryParser(MultiPartParser):

@@ -32,6 +32,7 @@ class PredictResponse(BaseModel):
     label_set: LabelSet
     predictions: list[Prediction] = Field(description="top-k classes, best first")
     timings: Timings
+    runtime: str = Field(description="what ran the model: eager, compile, onnxruntime or openvino")
     experiment: str | None = Field(default=None, description="the experiment the request named, if any")
     variant: str | None = Field(default=None, description="the experiment's variant that answered (also X-Variant)")
 
@@ -44,7 +45,7 @@ def result_body(result: PredictResult) -> dict[str, Any]:
         "predictions": [{"index": p.index, "label": p.label, "score": p.score} for p in result.predictions],
         "timings": {"total_ms": result.timings.total_ms, "backend_ms": result.timings.backend_ms,
                     "load_ms": result.timings.load_ms},
-        "experiment": result.experiment, "variant": result.variant,
+        "runtime": result.runtime, "experiment": result.experiment, "variant": result.variant,
     }
 
 
@@ -77,6 +78,8 @@ class ModelEntry(BaseModel):
     seed_published_in: str | None
     loaded: bool = Field(description="registered on its TorchServe backend now (else loaded on first request)")
     backend: str = Field(description="the backend the routing table sends it to")
+    weights: str | None = Field(default=None, description="what its archive serves, as its last answer said: "
+                                "fixed-seed, file or pretrained; null before its first answer")
 
 
 class ModelList(BaseModel):

@@ -1,6 +1,6 @@
 """The Open Inference Protocol's gRPC binding: ``inference.GRPCInferenceService`` on the gateway's gRPC port
 (proto/inference/grpc_service.proto). Errors map to status codes through the gRPC transport's one mapping
-(``grpc/service.py``: ``rpc``), with the same messages.
+(``grpc/rpc.py``: ``rpc``), with the same messages.
 
 The image is the one BYTES element of input ``image``: in ``raw_input_contents`` (a 4-byte little-endian
 length, then the bytes, as tritonclient sends it) or in ``contents.bytes_contents``. Outputs are answered
@@ -16,16 +16,16 @@ from zooserve._proto import open_inference_pb2_grpc as pb_grpc
 
 from ..core import Gateway
 from ..errors import BadRequest
-from ..grpc.service import add_servicer, rpc
+from ..experiments.layer import Experiments
+from ..grpc.rpc import Servicer, add_servicer, rpc
 from . import protocol as v2
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 ROUTE = "v2_grpc"  # the route label of zoo_requests_total
 
 
-class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, gateway: Gateway):
-        self.gateway = gateway
+class InferenceService(Servicer, pb_grpc.GRPCInferenceServiceServicer):
+    transport = ROUTE
 
     @rpc
     async def ServerLive(self, request, context, rid: str):
@@ -33,7 +33,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     @rpc
     async def ServerReady(self, request, context, rid: str):
-        return pb.ServerReadyResponse(ready=await v2.server_ready(self.gateway))
+        return pb.ServerReadyResponse(ready=v2.server_ready(self.gateway))
 
     @rpc
     async def ModelReady(self, request, context, rid: str):
@@ -72,7 +72,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         for output in request.outputs:
             v2.check_parameters(output.parameters, v2.GRPC_PARAMETERS["output"], f"output {output.name[:80]!r}")
         results = await v2.infer(
-            self.gateway, request.model_name, v2.version_of(request.model_version), images, route=ROUTE,
+            self.experiments, request.model_name, v2.version_of(request.model_version), images, route=ROUTE,
             topk=v2.topk_parameter(parameters), request_id=rid,
             timeout_s=min(filter(None, (context.time_remaining(), v2.timeout_parameter(parameters))), default=None),
         )
@@ -90,5 +90,6 @@ def _value(param: Any) -> Any:
     return getattr(param, kind) if kind else None
 
 
-def add_to_server(server: Any, gateway: Gateway) -> None:
-    add_servicer(InferenceService(gateway), pb.DESCRIPTOR.services_by_name["GRPCInferenceService"], server)
+def add_to_server(server: Any, gateway: Gateway, experiments: Experiments) -> None:
+    add_servicer(InferenceService(gateway, experiments), pb.DESCRIPTOR.services_by_name["GRPCInferenceService"],
+                 server)

@@ -16,15 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Gateway, PredictRequest, PredictResult
+from zooserve import __version__
+
+from ..core import Gateway, PredictRequest, PredictResult, check_version
 from ..errors import BadRequest, GatewayError, NotFound
-from ..settings import valid_version
+from ..experiments.layer import Experiments
 
 SERVER_NAME = "zooserve"
-SERVER_VERSION = "0.1.0"
+SERVER_VERSION = __version__
 EXTENSIONS = ("binary_tensor_data",)
 PLATFORM = "pytorch_torchserve"
-VERSIONS = ("1.0",)  # the archive version every model is built with (zooserve.store.build.ARCHIVE_VERSION)
 INPUT = "image"
 OUTPUTS = ("probabilities", "labels", "indices")
 MAX_BATCH = 32  # images in one request; each is one prediction through the core
@@ -39,7 +40,7 @@ GRPC_PARAMETERS = {"request": ("topk", "timeout"), "input": (), "output": ()}
 def model_metadata(gateway: Gateway, name: str, version: str | None = None) -> dict[str, Any]:
     check_model(gateway, name, version)
     return {
-        "name": name, "versions": list(VERSIONS), "platform": PLATFORM,
+        "name": name, "versions": [gateway.catalog.archive_version], "platform": PLATFORM,
         "inputs": [{"name": INPUT, "datatype": "BYTES", "shape": [-1]}],
         "outputs": [
             {"name": "probabilities", "datatype": "FP32", "shape": [-1, -1]},
@@ -49,30 +50,30 @@ def model_metadata(gateway: Gateway, name: str, version: str | None = None) -> d
     }
 
 
-def check_name(gateway: Gateway, name: str, version: str | None) -> None:
+def check_name(gateway: Gateway, experiments: Experiments, name: str, version: str | None) -> None:
     """What the core checks first, for a binding to check before it reads a body: the name is in the
-    catalog (or names an experiment, whose variants the core picks) and the version is one we build."""
-    if gateway.experiments is None or gateway.experiments.get(name) is None:
+    catalog (or names an experiment, whose variants the layer picks) and the version is one we build."""
+    if experiments.get(name) is None:
         check_model(gateway, name, version)
 
 
 def check_model(gateway: Gateway, name: str, version: str | None) -> None:
     """NotFound for a name outside the catalog (with close matches) or a version we never built."""
     gateway.catalog.info(name)
-    if version and version not in VERSIONS:
-        raise NotFound(f"model {name!r} has no version {version[:80]!r} (versions: {', '.join(VERSIONS)})",
-                       code="unknown_version")
+    built = gateway.catalog.archive_version
+    if version and version != built:
+        raise NotFound(f"model {name!r} has no version {version[:80]!r} (versions: {built})", code="unknown_version")
 
 
-async def server_ready(gateway: Gateway) -> bool:
-    return all((await gateway.ready()).values())
+def server_ready(gateway: Gateway) -> bool:
+    """The gateway routes requests (a backend that is down fails only its own models' requests)."""
+    return gateway.readiness()[0]
 
 
 async def model_ready(gateway: Gateway, name: str, version: str | None = None) -> bool:
     """Servable now: in the catalog and its backend answers (a model is registered on first use)."""
     check_model(gateway, name, version)
-    backend = gateway.settings.backend_for(name)
-    return (await gateway.ready()).get(backend, False)
+    return await gateway.model_ready(name)
 
 
 @dataclass(frozen=True)
@@ -176,12 +177,12 @@ def _text(value: Any) -> str:
     return str(value)[:40]
 
 
-async def infer(gateway: Gateway, model: str, version: str | None, images: list[bytes], *, route: str,
+async def infer(experiments: Experiments, model: str, version: str | None, images: list[bytes], *, route: str,
                 topk: int | None, request_id: str, timeout_s: float | None) -> list[PredictResult]:
-    """One prediction through the core per image, concurrently; the first error fails the request (the
-    core checks the name, version and image, and counts each prediction in the metrics)."""
+    """One prediction through the core (by way of the experiments layer) per image, concurrently; the first
+    error fails the request (the core checks the name, version and image, and counts each prediction)."""
     calls = [
-        gateway.predict(PredictRequest(model=model, image=image, route=route, version=version, topk=topk,
+        experiments.predict(PredictRequest(model=model, image=image, route=route, version=version, topk=topk,
                                        request_id=request_id if len(images) == 1 else f"{request_id}.{i}",
                                        timeout_s=timeout_s))
         for i, image in enumerate(images)
@@ -210,6 +211,5 @@ def version_of(given: str | None) -> str | None:
     """An empty version is the default one; a malformed one is refused before the catalog is asked."""
     if not given:
         return None
-    if not valid_version(given):
-        raise BadRequest(f"bad version {given[:80]!r}: letters, digits, '.', '_', '-' only", code="bad_version")
+    check_version(given)
     return given

@@ -15,7 +15,6 @@ import base64
 import binascii
 import functools
 import json
-import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,43 +23,42 @@ from fastapi import FastAPI, Path, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..core import Gateway
-from ..errors import BadRequest, GatewayError, Overloaded, TooLarge, UnsupportedMedia
+from ..errors import BadRequest, GatewayError, UnsupportedMedia
+from ..experiments.layer import Experiments
+from ..rest.body import read_capped
+from ..rest.responses import internal_error, v2_error_response
 from . import protocol as v2
 from . import schemas
 from .schemas import errors
 
-log = logging.getLogger(__name__)
 HEADER_LENGTH = "inference-header-content-length"
 MODEL = Path(description="a registry name", examples=["resnet18"])
 ROUTE = "v2_rest"  # the route label of zoo_requests_total
 JSON_OVERHEAD = 1024 * 1024  # room for the JSON around the base64 image(s)
 
 
-def error_response(error: GatewayError) -> JSONResponse:
-    headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, Overloaded) else None
-    return JSONResponse({"error": error.message}, status_code=error.status, headers=headers)
-
-
-def v2_errors(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+def v2_errors(retry_after_s: int) -> Callable:
     """The one error mapping of this binding: typed errors to their status, anything else to 500."""
 
-    @functools.wraps(handler)
-    async def handle(request: Request, *args, **kwargs) -> Response:
-        try:
-            return await handler(request, *args, **kwargs)
-        except GatewayError as error:
-            return error_response(error)
-        except Exception:
-            rid = getattr(request.state, "request_id", "")
-            log.exception("internal error in v2 request %s", rid)
-            return JSONResponse({"error": f"internal error (request id {rid})"}, status_code=500)
+    def wrap(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+        @functools.wraps(handler)
+        async def handle(request: Request, *args, **kwargs) -> Response:
+            try:
+                return await handler(request, *args, **kwargs)
+            except GatewayError as error:
+                return v2_error_response(error, retry_after_s)
+            except Exception:
+                return internal_error(getattr(request.state, "request_id", ""), v2=True)
 
-    return handle
+        return handle
+
+    return wrap
 
 
-def install(app: FastAPI, gateway: Gateway) -> None:
+def install(app: FastAPI, gateway: Gateway, experiments: Experiments) -> None:
     """Adds the /v2 routes to the gateway's REST app."""
     tags = ["open inference protocol (v2)"]
+    v2_errors_ = v2_errors(gateway.settings.retry_after_s)
     readiness = {200: {"model": schemas.Ready}, 400: {"model": schemas.Ready, "description": "not ready"}}
     # 400 is also a malformed version's error; 422 is overridden: app-wide it is the REST API's error body
     model_readiness = {**readiness, 400: {"description": "not ready, or a malformed version", "content": {
@@ -70,22 +68,22 @@ def install(app: FastAPI, gateway: Gateway) -> None:
     _document_request_bodies(app)
 
     @app.get("/v2", tags=tags, summary="Server metadata", responses={200: {"model": schemas.ServerMetadata}})
-    @v2_errors
+    @v2_errors_
     async def server_metadata(request: Request) -> Response:
         return JSONResponse({"name": v2.SERVER_NAME, "version": v2.SERVER_VERSION,
                              "extensions": list(v2.EXTENSIONS)})
 
     @app.get("/v2/health/live", tags=tags, summary="The gateway process is up",
              responses={200: {"model": schemas.Live}})
-    @v2_errors
+    @v2_errors_
     async def live(request: Request) -> Response:
         return JSONResponse({"live": True})
 
-    @app.get("/v2/health/ready", tags=tags, summary="Every TorchServe backend answers (400 when not)",
+    @app.get("/v2/health/ready", tags=tags, summary="The gateway routes requests (400 when not)",
              responses=readiness)
-    @v2_errors
+    @v2_errors_
     async def ready(request: Request) -> Response:
-        return _readiness(await v2.server_ready(gateway))
+        return _readiness(v2.server_ready(gateway))
 
     metadata = {200: {"model": schemas.ModelMetadata}, **errors(400, 404, 422)}
 
@@ -93,7 +91,7 @@ def install(app: FastAPI, gateway: Gateway) -> None:
              responses=metadata)
     @app.get("/v2/models/{model}/versions/{version}", tags=tags, summary="Model metadata of one version",
              responses=metadata)
-    @v2_errors
+    @v2_errors_
     async def model_metadata(request: Request, model: str = MODEL, version: str | None = None) -> Response:
         return JSONResponse(v2.model_metadata(gateway, model, v2.version_of(version)))
 
@@ -101,7 +99,7 @@ def install(app: FastAPI, gateway: Gateway) -> None:
              responses=model_readiness)
     @app.get("/v2/models/{model}/versions/{version}/ready", tags=tags, summary="The same for one version",
              responses=model_readiness)
-    @v2_errors
+    @v2_errors_
     async def model_ready(request: Request, model: str = MODEL, version: str | None = None) -> Response:
         return _readiness(await v2.model_ready(gateway, model, v2.version_of(version)))
 
@@ -110,15 +108,15 @@ def install(app: FastAPI, gateway: Gateway) -> None:
 
     @app.post("/v2/models/{model}/infer", summary="Classify images given as a BYTES tensor", **infer_doc)
     @app.post("/v2/models/{model}/versions/{version}/infer", summary="The same with one version", **infer_doc)
-    @v2_errors
+    @v2_errors_
     async def infer(request: Request, model: str = MODEL, version: str | None = None) -> Response:
         version = v2.version_of(version)
-        v2.check_name(gateway, model, version)  # as POST /predict: a bad name is answered before the body is read
+        v2.check_name(gateway, experiments, model, version)  # as POST /predict: before the body is read
         body = await _read_body(request, gateway.settings.max_body_bytes * 4 // 3 + JSON_OVERHEAD)
         header, binary = _split(body, request.headers.get(HEADER_LENGTH))
         images, parameters, outputs = _parse(header, binary)
         results = await v2.infer(
-            gateway, model, version, images, route=ROUTE, topk=v2.topk_parameter(parameters),
+            experiments, model, version, images, route=ROUTE, topk=v2.topk_parameter(parameters),
             request_id=request.state.request_id, timeout_s=v2.timeout_parameter(parameters),
         )
         return _answer(header, parameters, outputs, results)
@@ -195,16 +193,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if encoding not in ("", "identity"):
         raise UnsupportedMedia(f"unsupported Content-Encoding {encoding[:40]!r}: send the request uncompressed",
                                code="unsupported_content_type")
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"body too large: {declared} bytes > limit of {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"body too large: more than the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_capped(request, limit)
 
 
 def _split(body: bytes, header_length: str | None) -> tuple[dict[str, Any], bytes]:

@@ -207,7 +207,11 @@ class BlockQNN(nn.Module):
         "(quoted in Real et al., AAAI 2019, Table 2)",
         source="ours",
         fidelity="reconstructed",
-        fidelity_note="Established (a summary of arXiv 1708.05552v3; the figures themselves were not readable): "
+        fidelity_note="Still unknown, because the paper draws the found blocks only as figures that no readable "
+        "source transcribes (no reimplementation found carries Block-QNN-A, -B or -S): the block graph itself "
+        "(ours is a multi-branch block with a shortcut built from the NSC vocabulary), the ImageNet stem, input "
+        "size and widths beyond 64-128-256. "
+        + "Established (a summary of arXiv 1708.05552v3; the figures themselves were not readable): "
         "NSC 5-tuple encoding, pre-activation convolutional cells, N=3 blocks per stage on ImageNet, pooling "
         "(not reduction cells) between stages, filters starting 64, 128, 256, .... Agreed by two public "
         "reimplementations (elenathfgs/BlockQNN_Keras, gomerudo/nas-env) but not read in the paper: the type "

@@ -3,9 +3,9 @@ Group Convolutions", CVPR 2018."""
 
 from torch import nn
 
-from ..meta import Figure, ModelInfo, Paper
+from ..meta import Figure, ModelInfo, Paper, Pretrained
 from ..registry import register_model
-from ._library import PYTORCHCV_IMAGENET, pytorchcv_model
+from ._library import pytorchcv_model, pytorchcv_preprocess
 
 PAPER = Paper(
     title="CondenseNet: An Efficient DenseNet using Learned Group Convolutions",
@@ -26,9 +26,10 @@ PAPER = Paper(
         source="pytorchcv",
         library_id="pytorchcv:condensenet74_c4_g4",
         fidelity="library",
-        preprocess=PYTORCHCV_IMAGENET,
+        preprocess=pytorchcv_preprocess("condensenet74_c4_g4"),
         paper_params=Figure(value=4.8e6, where="ImageNet comparison table (CondenseNet G = C = 4 row)"),
         paper_macs=Figure(value=529e6, where="ImageNet comparison table (FLOPs)"),
+        pretrained=Pretrained(library="pytorchcv", ref="condensenet74_c4_g4"),
     )
 )
 def condensenet74_c4_g4(pretrained: bool = False) -> nn.Module:

@@ -1,19 +1,29 @@
 """CRU-Net: Chen, Jin, Kang, Feng, Yan, "Sharing Residual Units Through Collective Tensor Factorization
 To Improve Deep Neural Networks", IJCAI 2018 (arXiv 1703.02180); reference README github.com/cypw/CRU-Net.
 
-A collective residual unit (CRU, Fig. 3) is a pre-activation bottleneck whose first two layers, a 1x1
-conv d -> w and a channel-wise 3x3 conv w -> w, are shared by all units of a sharing group; the two
-following 1x1 convs (w -> w, w -> d) belong to each unit. CRU-Net-116 (Table 1) is ResNeXt-101 with the
-units of the 28x28 and 14x14 stages made CRUs ("@x28x14"): one sharing group of 6 units at 28x28, three
-of 6 at 14x14. The stem, the 56x56 and the 7x7 stages stay ResNeXt stages.
+Built unit for unit as the authors' MXNet symbol builds it (``ResidualFactory`` / ``CRUFactory`` and the
+CRU-Net-116 ``get_before_pool``, whose code circulates with the released checkpoints; osmr/imgclsmob's
+``crunet.py`` was written to load those checkpoints and agrees parameter by parameter), so the released
+weights map one to one onto this module (``zooserve.zoo.convert.crunet``):
+
+- every convolution is pre-activated: BN, ReLU, then a bias-free conv (``BN_AC_Conv``); MXNet BN eps 1e-3;
+- a collective residual unit (CRU, Fig. 3) is BN-ReLU-[shared 1x1 d -> w] -> [shared channel-wise 3x3,
+  no BN or ReLU before it] -> BN-ReLU-1x1 (w -> w) -> BN-ReLU-1x1 (w -> d); the two shared kernels
+  (``1x1_bases[dim3]`` and ``3x3_bases[dim21]``) belong to a sharing group, everything else to the unit;
+- a stage's first CRU projects its input with a stride-1 pre-activated 1x1 (``c1x1-w(s/1)``) that feeds
+  the branch, whose shared 3x3 carries the stride; its shortcut is the same 1x1 kernel at the stride
+  with a BN of its own (``c1x1-w(s/key)``);
+- a ResNeXt unit is BN-ReLU-1x1, BN-ReLU-3x3 (R groups, the stride), BN-ReLU-1x1; its projection
+  shortcut is a pre-activated 1x1 with a BN of its own (``c1x1-w(s/1|2)``);
+- stem 7x7/2 conv, BN, ReLU, 3x3/2 max-pool; head BN, ReLU, 7x7 average pool, FC (``fc6``).
 """
 
 from __future__ import annotations
 
 from functools import partial
 
-from timm.layers import BatchNormAct2d, create_conv2d
-from timm.models.resnetv2 import DownsampleConv, PreActBottleneck
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..meta import Figure, ModelInfo, Paper, Preprocess
@@ -30,116 +40,162 @@ PAPER = Paper(
 PREPROCESS = Preprocess(
     input_size=(3, 224, 224),
     crop_pct=224 / 256,
+    resize_size=256,
     mean=(124 / 255, 117 / 255, 104 / 255),
     std=(1 / (0.0167 * 255),) * 3,
 )
+BatchNorm = partial(nn.BatchNorm2d, eps=1e-3)  # MXNet BatchNorm's default epsilon
 
 
-def _bn_relu_conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1):
-    """Pre-activation conv: BN, ReLU, then a bias-free convolution (the order of every layer of Fig. 3)."""
-    return nn.Sequential(
-        BatchNormAct2d(in_channels), create_conv2d(in_channels, out_channels, kernel_size, stride=stride, groups=groups)
-    )
+class PreActConv(nn.Module):
+    """BN, ReLU, bias-free conv: the reference's ``BN_AC_Conv`` (``<name>__bn__bn_*``, ``<name>__conv_weight``)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int = 1, groups: int = 1):
+        super().__init__()
+        self.bn = BatchNorm(c_in)
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size, stride, kernel_size // 2, groups=groups, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.relu(self.bn(x)))
 
 
-class SharedConvs(nn.Module):
-    """The shared part of a sharing group (green box of Fig. 3): 1x1 d -> w and channel-wise 3x3 w -> w."""
+class SharedProjection(nn.Module):
+    """A projection whose kernel (``c1x1-w_weight``) is read through BN-ReLU at stride 1 (``w_s1``: the
+    CRU branch's input, or a ResNeXt shortcut) and, for a down-sampling CRU, at the stride (``w_key``)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, cru: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(c_out, c_in, 1, 1))
+        self.stride = stride
+        self.bn = BatchNorm(c_in)  # c1x1-w(s/1), or c1x1-w(s/2) for a strided ResNeXt shortcut
+        self.bn_key = BatchNorm(c_in) if cru and stride > 1 else None  # c1x1-w(s/key)
+
+    def branch_input(self, x: Tensor) -> Tensor:
+        """CRU only: the projected input of the branch, at stride 1."""
+        return F.conv2d(F.relu(self.bn(x)), self.weight)
+
+    def shortcut(self, x: Tensor) -> Tensor:
+        bn = self.bn_key if self.bn_key is not None else self.bn
+        return F.conv2d(F.relu(bn(x)), self.weight, stride=self.stride)
+
+
+class ResNeXtUnit(nn.Module):
+    """The reference's ``ResidualFactory``: [1x1, w; 3x3, w, R groups; 1x1, d] pre-activated, stride on the 3x3."""
+
+    def __init__(self, c_in: int, channels: int, width: int, groups: int, stride: int):
+        super().__init__()
+        self.w = SharedProjection(c_in, channels, stride, cru=False) if c_in != channels or stride > 1 else None
+        self.a = PreActConv(c_in, width, 1)
+        self.b = PreActConv(width, width, 3, stride, groups)
+        self.c = PreActConv(width, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        shortcut = x if self.w is None else self.w.shortcut(x)
+        return shortcut + self.c(self.b(self.a(x)))
+
+
+class Bases(nn.Module):
+    """The kernels a sharing group shares: 1x1 d -> w (``1x1_bases[dim3]``), channel-wise 3x3 (``3x3_bases[dim21]``)."""
 
     def __init__(self, channels: int, width: int):
         super().__init__()
-        self.reduce = create_conv2d(channels, width, 1)
-        self.spatial = create_conv2d(width, width, 3, groups=width)
+        self.dim3 = nn.Parameter(torch.empty(width, channels, 1, 1))
+        self.dim21 = nn.Parameter(torch.empty(width, 1, 3, 3))
 
 
-class CollectiveResidualUnit(nn.Module):
-    """x + [BN-ReLU-shared 1x1 -> BN-ReLU-shared 3x3 -> BN-ReLU-1x1 (w -> w) -> BN-ReLU-1x1 (w -> d)](x).
+class SharedPreAct(nn.Module):
+    """BN, ReLU, then a conv whose kernel belongs to the sharing group (the reference's c1x1-a of a CRU)."""
 
-    Only the convolution kernels are shared; each unit keeps its own batch norms (as in the code derived
-    from the reference implementation, github.com/bruinxiong/Modified-CRUNet-and-Residual-Attention-Network.mxnet).
-    """
-
-    def __init__(self, channels: int, width: int):
+    def __init__(self, channels: int):
         super().__init__()
-        self.norm_reduce = BatchNormAct2d(channels)
-        self.norm_spatial = BatchNormAct2d(width)
-        self.mix = _bn_relu_conv(width, width, 1)
-        self.expand = _bn_relu_conv(width, channels, 1)
+        self.bn = BatchNorm(channels)
 
-    def forward(self, x: Tensor, shared: SharedConvs) -> Tensor:
-        h = shared.spatial(self.norm_spatial(shared.reduce(self.norm_reduce(x))))
-        return x + self.expand(self.mix(h))
+    def forward(self, x: Tensor, weight: Tensor) -> Tensor:
+        return F.conv2d(F.relu(self.bn(x)), weight)
+
+
+class CollectiveUnit(nn.Module):
+    """The reference's ``CRUFactory``: BN-ReLU-shared 1x1, shared channel-wise 3x3 (the stride), BN-ReLU-1x1
+    (w -> w, ``c1x1-b(2)``), BN-ReLU-1x1 (w -> d, ``c1x1-c``); only BN statistics and the last two
+    kernels are the unit's own."""
+
+    def __init__(self, c_in: int, channels: int, width: int, stride: int):
+        super().__init__()
+        self.stride = stride
+        self.w = SharedProjection(c_in, channels, stride, cru=True) if c_in != channels or stride > 1 else None
+        self.a = SharedPreAct(channels)
+        self.b2 = PreActConv(width, width, 1)
+        self.c = PreActConv(width, channels, 1)
+
+    def forward(self, x: Tensor, bases: Bases) -> Tensor:
+        shortcut, x = (x, x) if self.w is None else (self.w.shortcut(x), self.w.branch_input(x))
+        h = self.a(x, bases.dim3)
+        h = F.conv2d(h, bases.dim21, stride=self.stride, padding=1, groups=bases.dim21.shape[0])
+        return shortcut + self.c(self.b2(h))
 
 
 class CRUStage(nn.Module):
-    """A strided 1x1 projection to d channels, then ``units`` CRUs in sharing groups of ``share`` units.
+    """``units`` CRUs in sharing groups of ``share`` consecutive units (one group when ``share`` >= units)."""
 
-    The shared 1x1 takes d input channels, so the first unit's branch works on the projected (already
-    down-sampled) tensor; this reproduces Table 1's parameter counts (see the entries' notes).
-    """
-
-    def __init__(self, in_channels: int, channels: int, width: int, units: int, share: int, stride: int):
+    def __init__(self, c_in: int, channels: int, width: int, units: int, share: int, stride: int):
         super().__init__()
         self.share = share
-        self.proj = _bn_relu_conv(in_channels, channels, 1, stride)
-        self.shared = nn.ModuleList(SharedConvs(channels, width) for _ in range(-(-units // share)))
-        self.units = nn.ModuleList(CollectiveResidualUnit(channels, width) for _ in range(units))
+        self.bases = nn.ModuleList(Bases(channels, width) for _ in range(-(-units // share)))
+        self.units = nn.ModuleList(
+            CollectiveUnit(c_in if i == 0 else channels, channels, width, stride if i == 0 else 1) for i in range(units)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.proj(x)
         for i, unit in enumerate(self.units):
-            x = unit(x, self.shared[i // self.share])
+            x = unit(x, self.bases[i // self.share])
         return x
 
 
-def _resnext_stage(in_channels: int, channels: int, width: int, groups: int, units: int, stride: int):
-    """Pre-activation ResNeXt stage ([1x1, w; 3x3, w, R groups; 1x1, d] x units), stride on the 3x3."""
-    block = partial(
-        PreActBottleneck,
-        bottle_ratio=width / channels,
-        groups=groups,
-        conv_layer=create_conv2d,
-        norm_layer=BatchNormAct2d,
-    )
-    first = block(in_channels, channels, stride=stride, proj_layer=DownsampleConv)
-    return nn.Sequential(first, *(block(channels, channels) for _ in range(units - 1)))
+class ResNeXtStage(nn.Module):
+    def __init__(self, c_in: int, channels: int, width: int, groups: int, units: int, stride: int):
+        super().__init__()
+        self.units = nn.ModuleList(
+            ResNeXtUnit(c_in if i == 0 else channels, channels, width, groups, stride if i == 0 else 1)
+            for i in range(units)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        for unit in self.units:
+            x = unit(x)
+        return x
 
 
 class CRUNet116(nn.Module):
-    """CRU-Net-116 @x28x14 (Table 1): units (3, 6, 18, 3); ``cardinality`` x ``base_width``d ResNeXt
-    stages at 56x56 and 7x7, CRU stages of widths ``cru_widths`` at 28x28 and 14x14."""
+    """CRU-Net-116 @x28x14: units (3, 6, 18, 3); ResNeXt stages of ``groups`` x ``base_width``d at 56x56 and
+    7x7 (widths 256 and 2048), CRU stages of widths ``cru_widths`` at 28x28 (one sharing group) and 14x14
+    (three groups of 6). Stage attributes are named as the reference's (conv2 ... conv5)."""
 
-    def __init__(self, cardinality: int, base_width: int, cru_widths: tuple[int, int], num_classes: int = 1000):
+    def __init__(self, groups: int, base_width: int, cru_widths: tuple[int, int], num_classes: int = 1000):
         super().__init__()
-        width = cardinality * base_width  # ResNeXt width of the 56x56 stage
-        self.stem = nn.Sequential(
-            create_conv2d(3, 64, 7, stride=2), BatchNormAct2d(64), nn.MaxPool2d(3, 2, 1)
-        )
-        self.stages = nn.Sequential(
-            _resnext_stage(64, 256, width, cardinality, 3, 1),
-            CRUStage(256, 512, cru_widths[0], units=6, share=6, stride=2),
-            CRUStage(512, 1024, cru_widths[1], units=18, share=6, stride=2),
-            _resnext_stage(1024, 2048, width * 8, cardinality, 3, 2),
-        )
-        self.head_norm = BatchNormAct2d(2048)  # pre-activation networks end with BN + ReLU
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        width = groups * base_width
+        self.stem = nn.Sequential()
+        self.stem.conv = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.stem.bn = BatchNorm(64)
+        self.stem.relu = nn.ReLU(inplace=True)
+        self.stem.pool = nn.MaxPool2d(3, 2, 1)
+        self.conv2 = ResNeXtStage(64, 256, width, groups, units=3, stride=1)
+        self.conv3 = CRUStage(256, 512, cru_widths[0], units=6, share=6, stride=2)
+        self.conv4 = CRUStage(512, 1024, cru_widths[1], units=18, share=6, stride=2)
+        self.conv5 = ResNeXtStage(1024, 2048, width * 8, groups, units=3, stride=2)
+        self.head_bn = BatchNorm(2048)
         self.fc = nn.Linear(2048, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        for p in self.parameters():  # MSRA init for every kernel, the shared ones included
+            if p.dim() == 4:
+                nn.init.kaiming_normal_(p, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.pool(self.head_norm(self.stages(self.stem(x)))).flatten(1))
+        x = self.conv5(self.conv4(self.conv3(self.conv2(self.stem(x)))))
+        return self.fc(F.relu(self.head_bn(x)).mean((2, 3)))
 
 
-DOWNSAMPLING_NOTE = (
-    "Not established: where the CRU stages down-sample. Here a pre-activated 1x1 stride-2 projection "
-    "to d channels opens the stage and the first unit's branch works on its output, which reproduces "
-    "Table 1's parameter counts for CRU-Net-116 (43.5M + BN) and CRU-Net-56 (25.5M) and CRU-Net-56's "
-    "4.9 GFLOPs, but gives 11.0 G mult-adds for CRU-Net-116 against the 13.3 G of Table 1 (putting the "
-    "first branch at the input resolution, as the code derived from the reference does, gives 13.2 G but "
-    "0.65M more parameters and 5.9 G for CRU-Net-56). Also inferred: per-unit batch norms (only conv "
-    "kernels shared), BN-ReLU before every conv including the two shared ones, stride on the 3x3 of the "
-    "ResNeXt stages, shortcut projections sharing the unit's pre-activation (ResNet v2)."
+REFERENCE_NOTE = (
+    "Unit for unit the authors' MXNet symbol (ResidualFactory, CRUFactory, the CRU-Net-116 stage plan): "
+    "parameter names and shapes map one to one onto the released checkpoint (zooserve.zoo.convert.crunet). "
 )
 
 
@@ -152,14 +208,12 @@ DOWNSAMPLING_NOTE = (
         seed_result="not the seed row: the reference README gives this model 20.6% top-1 error (79.4%) "
         "single-crop; the seed's 79.7 is the wider 64x4d model (crunet116_64x4d)",
         source="ours",
-        fidelity="reconstructed",
-        fidelity_note="Layer table from Table 1 (widths, groups, sharing groups) and the CRU of Fig. 3. "
-        + DOWNSAMPLING_NOTE,
+        fidelity="paper",
+        fidelity_note=REFERENCE_NOTE + "Widths, groups and sharing groups as Table 1 (k_D = 128, 176).",
         preprocess=PREPROCESS,
         paper_params=Figure(value=43.7e6, where="Table 1"),
         paper_macs=Figure(value=13.3e9, where="Table 1 (FLOPs)"),
-        params_note="Conv + FC weights and FC bias are 43.52M (one shared 1x1 + 3x3 per sharing group); "
-        "BN adds about 0.15M. Mult-adds come out at 11.0G against Table 1's 13.3G: see fidelity_note.",
+        params_note="Measured 43.66M (BN scale and shift included), as osmr/imgclsmob counts its port.",
     )
 )
 def crunet116_32x4d(pretrained: bool = False) -> nn.Module:
@@ -167,7 +221,7 @@ def crunet116_32x4d(pretrained: bool = False) -> nn.Module:
     [1x1,352 + 3x3,352,R=352 shared; 1x1,352; 1x1,512] x6 in one sharing group; conv4 CRUs
     [1x1,704 + 3x3,704,R=704 shared; 1x1,704; 1x1,1024] x18 in three groups of 6; conv5
     [1x1,1024; 3x3,1024,R=32; 1x1,2048] x3."""
-    return CRUNet116(cardinality=32, base_width=4, cru_widths=(352, 704))
+    return CRUNet116(groups=32, base_width=4, cru_widths=(352, 704))
 
 
 @register_model(
@@ -181,22 +235,23 @@ def crunet116_32x4d(pretrained: bool = False) -> nn.Module:
         "CRU-Net-116 64x4d (20.3% error); the seed's top-5 94.7 was not found in the sources",
         source="ours",
         fidelity="reconstructed",
-        fidelity_note="Only the model's size (318 MB) and accuracy are published; its layer table is not. "
-        "Inferred: the 56x56 and 7x7 stages are ResNeXt 64x4d (widths 256 and 2048, 64 groups) and the "
-        "CRU stages have widths 576 and 1152 (2 x 288 and 4 x 288, the 32x4d model's 352/704 pattern of "
-        "2k and 4k) with k = 288 fitted to the size: k = 288 gives 317.6 MiB, k = 280 or 296 would give "
-        "309 or 326 MiB; sharing groups as in Table 1. " + DOWNSAMPLING_NOTE,
+        fidelity_note=REFERENCE_NOTE + "Only the model's size (318 MB) and accuracy are published, not its "
+        "widths. Inferred: ResNeXt 64x4d stages at 56x56 and 7x7 (widths 256 and 2048, 64 groups) and CRU "
+        "widths 2k and 4k as in the 32x4d model (k_D = 176), with k = 288 fitted to the file size (see "
+        "params_note); sharing groups as in Table 1.",
         preprocess=PREPROCESS,
         paper_params=Figure(
             value=83.4e6,
             where="derived from the reference README's model size, 318 MB (MiB) / 4 bytes per float32 "
             "value, BN running statistics included",
         ),
-        params_note="The README's sizes are MiB of float32 (the 32x4d model's 43.5M + BN gives its 168 MB); "
-        "318 MiB is 83.4M stored values, of which about 0.23M are BN running statistics, not parameters.",
+        params_note="The README's sizes are MiB of float32 files: the 32x4d model's parameters and BN "
+        "statistics come to 167.1 MiB against its 168 MB. Here k = 288 stores 83.17M values (317.3 MiB; 82.98M "
+        "parameters and 0.19M BN running statistics), which with the same 0.9 MiB of file overhead is the 318 MB; "
+        "k = 286 or 290 gives 315.2 or 319.3 MiB.",
     )
 )
 def crunet116_64x4d(pretrained: bool = False) -> nn.Module:
     """The wider CRU-Net-116 (64x4d @x28x14) of the reference README, reconstructed: Table 1's layout with
     ResNeXt 64x4d stages at 56x56 and 7x7 and CRU widths 576 (28x28) and 1152 (14x14)."""
-    return CRUNet116(cardinality=64, base_width=4, cru_widths=(576, 1152))
+    return CRUNet116(groups=64, base_width=4, cru_widths=(576, 1152))

@@ -3,8 +3,9 @@
 from torch import nn
 from torchvision.models import DenseNet
 
-from ..meta import ModelInfo, Paper, imagenet_preprocess
+from ..meta import ModelInfo, Paper
 from ..registry import register_model
+from ._library import torchvision_preprocess
 
 PAPER = Paper(
     title="Densely Connected Convolutional Networks",
@@ -26,7 +27,7 @@ PAPER = Paper(
         source="torchvision",
         library_id="torchvision.models.DenseNet(growth_rate=32, block_config=(6, 12, 64, 48))",
         fidelity="library",
-        preprocess=imagenet_preprocess(224, 0.875),
+        preprocess=torchvision_preprocess(),
         params_note="The paper states no parameter count for DenseNet-264 in its text or tables.",
     )
 )

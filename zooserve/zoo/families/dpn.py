@@ -18,7 +18,8 @@ TAG = "dpn131.mx_in1k"
         paper=PAPER,
         variant="DPN-131 (Table 1), the paper's best single model",
         seed_result="79.0/94.5 matches no single-model row of Table 2 (DPN-92: 79.3/94.6, DPN-98: 79.8/94.8, "
-        "DPN-131: 80.07/94.88 at 224x224); we serve the best single model, DPN-131",
+        "DPN-131: 80.07/94.88 at 224x224) nor any other DPN figure found; the discrepancy is left as is, and "
+        "the paper's best single model, DPN-131, is served",
         source="timm",
         library_id="timm:dpn131",
         fidelity="library",

@@ -9,8 +9,9 @@ inception (4e). We build the network of the paper's Table 1 and Figure 3 with to
 from torch import nn
 from torchvision.models.googlenet import GoogLeNet, Inception, InceptionAux
 
-from ..meta import Figure, ModelInfo, Paper, imagenet_preprocess
+from ..meta import Figure, ModelInfo, Paper
 from ..registry import register_model
+from ._library import torchvision_preprocess
 
 PAPER = Paper(
     title="Going Deeper with Convolutions",
@@ -56,7 +57,7 @@ def _local_response_norm() -> nn.LocalResponseNorm:
         fidelity="library",
         fidelity_note="torchvision's classes, given the paper's layers: no batch normalization, 5x5 convolutions, "
         "LocalResponseNorm after pool1 and conv3, 3x3/2 max-pool after inception (4e), dropout 0.4",
-        preprocess=imagenet_preprocess(224, 0.875),
+        preprocess=torchvision_preprocess(),
         paper_params=Figure(value=6.8e6, where="Table 1 (sum of the params column)"),
     )
 )

@@ -166,13 +166,16 @@ class HierNet(nn.Module):
         source="ours",
         fidelity="reconstructed",
         fidelity_note=(
-            "From the paper (via quotes in secondary sources): the 3-level representation (6 primitives; "
-            "6 level-2 motifs of 4 nodes; a level-3 cell of 5 nodes whose edges are motifs), BN+ReLU "
-            "after every conv, a 1x1 conv after each motif, concatenation merges, cells linked by "
-            "stride-2 separable convs. Inferred: the "
-            "genotype (a placeholder with all ten cell edges, NOT the evolved cell, whose figure could "
-            "not be read), the stem (3x3/2 conv + 3x3/2 sep conv), four cells and c0=80 (set so the "
-            "model has the 64M parameters of AAAI-19 Table 2), 299x299 input and the preprocessing."
+            "Still unknown, because the paper gives them only in figures that no readable source (arXiv "
+            "source, HTML renderings, public reimplementations: NASLib builds the search space, not the "
+            "result) transcribes: the evolved genotype (the primitive on each edge of the six motifs and "
+            "the motif on each edge of the cell; here a placeholder with all ten cell edges, NOT the "
+            "evolved cell) and the ImageNet network around it (stem, cells per stage, c0, input size; here "
+            "a 3x3/2 conv + 3x3/2 sep conv stem, four cells, c0=80 set to meet the 64M parameters of "
+            "AAAI-19 Table 2, 299x299 input, standard preprocessing). From the paper (via quotes in "
+            "secondary sources): the 3-level representation (6 primitives; 6 level-2 motifs of 4 nodes; a "
+            "level-3 cell of 5 nodes whose edges are motifs), BN+ReLU after every conv, a 1x1 conv after "
+            "each motif, concatenation merges, cells linked by stride-2 separable convs."
         ),
         preprocess=imagenet_preprocess(299, 0.875),
         paper_params=Figure(value=64e6, where="AAAI-19 (Real et al.) Table 2, 'Hierarchical' row"),

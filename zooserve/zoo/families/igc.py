@@ -189,8 +189,11 @@ IGCV2_NOTE = (
         fidelity_note=IGCV2_NOTE,
         preprocess=imagenet_preprocess(224, 0.875),
         paper_macs=Figure(value=564e6, where="ShuffleNet V2 (arXiv 1807.11164) Table 8, citing IGCV2-1.0"),
-        params_note="The paper's parameter count was not read (secondary sources say about 4.1M, unverified); "
-        "this reconstruction is fitted to the mult-adds and has about 4.7M parameters, 1.7M of them in the FC.",
+        params_note="Still unknown: the paper's ImageNet table (its parameter count; secondary sources say about "
+        "4.1M, unverified). This reconstruction is fitted to the mult-adds and has 4.7M parameters, 1.7M of "
+        "them in the FC. No network of this form (MobileNetV1 layout, one width multiplier, W2 with g groups) "
+        "meets both 564M mult-adds and 4.1M parameters within 5%: over g = 2 to 8 and multipliers 1.0 to 2.5 "
+        "the closest is g = 2 at 1.3x, 4.08M but 501M.",
     )
 )
 def igcv2_1_0(pretrained: bool = False) -> nn.Module:

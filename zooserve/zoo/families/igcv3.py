@@ -3,9 +3,9 @@ Networks", BMVC 2018."""
 
 from torch import nn
 
-from ..meta import Figure, ModelInfo, Paper
+from ..meta import Figure, ModelInfo, Paper, Pretrained
 from ..registry import register_model
-from ._library import PYTORCHCV_IMAGENET, pytorchcv_model
+from ._library import pytorchcv_model, pytorchcv_preprocess
 
 PAPER = Paper(
     title="IGCV3: Interleaved Low-Rank Group Convolutions for Efficient Deep Neural Networks",
@@ -26,7 +26,8 @@ PAPER = Paper(
         source="pytorchcv",
         library_id="pytorchcv:igcv3_w1",
         fidelity="library",
-        preprocess=PYTORCHCV_IMAGENET,
+        preprocess=pytorchcv_preprocess("igcv3_w1"),
+        pretrained=Pretrained(library="pytorchcv", ref="igcv3_w1"),
         paper_params=Figure(value=3.5e6, where="ImageNet comparison table (IGCV3-D 1.0 row)"),
         paper_macs=Figure(value=318e6, where="ImageNet comparison table (IGCV3-D 1.0 row)"),
     )

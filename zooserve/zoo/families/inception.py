@@ -127,8 +127,12 @@ class ProbabilityEnsemble(nn.Module):
         paper=INCEPTION_V4,
         variant="One Inception-v4 and one Inception-ResNet-v2, class probabilities averaged",
         seed_result="83.5/96.92 is the ensemble of one Inception-v4 and three Inception-ResNet-v2 with 144 crops "
-        "(Table 5: 16.5 top-1 error on validation, 3.08 top-5 on the test set); we serve one of each, since only "
-        "one published Inception-ResNet-v2 checkpoint exists",
+        "(Table 5: 16.5 top-1 error on validation, 3.08 top-5 on the test set). Served instead: one of each on "
+        "one centre crop. The three Inception-ResNet-v2 of the paper were never published; timm has one trained "
+        "as in the paper (tf_in1k) and one with ensemble adversarial training (tf_ens_adv_in1k, another recipe, "
+        "so not a stand-in for the paper's second and third), and the 144-crop evaluation is not a serving path. "
+        "Both members see Inception-v4's published transform (299 crop of 341, bicubic, mean/std 0.5); "
+        "Inception-ResNet-v2's own crops 299 of 333.",
         source="timm",
         library_id=f"timm:{V4_TAG.split('.')[0]} + timm:{IRV2_TAG.split('.')[0]}",
         fidelity="library",

@@ -22,8 +22,10 @@ TAG = "semnasnet_100.rmsp_in1k"
         seed_name="MnasNet",
         paper=PAPER,
         variant="MnasNet-A1 (Figure 7(a)), with squeeze-and-excitation",
-        seed_result="76.13/92.85 comes from the arXiv preprint's table for the searched model with SE; the final "
-        "version reports MnasNet-A1 at 75.2/92.5 (Table 1)",
+        seed_result="76.13/92.85 matches no MnasNet figure found: not the paper's final table (MnasNet-A1: "
+        "75.2/92.5), not the authors' TPU README's A1 table (depth multipliers 0.35 to 1.4 at 128 to 224 pixels; "
+        "the nearest, 1.4x at 192 pixels, is 76.1/93.0), not the preprint's MnasNet-92 as later papers quote it "
+        "(74.8/92.0). The discrepancy is left as is; served is the paper's headline MnasNet-A1",
         source="timm",
         library_id="timm:semnasnet_100 (timm's MnasNet-A1; torchvision's mnasnet1_0 is B1)",
         fidelity="library",

@@ -2,9 +2,9 @@
 
 from torch import nn
 
-from ..meta import ModelInfo, Paper, imagenet_preprocess
+from ..meta import ModelInfo, Paper, Pretrained
 from ..registry import register_model
-from ._library import pytorchcv_model
+from ._library import pytorchcv_model, pytorchcv_preprocess
 
 PAPER = Paper(
     title="PolyNet: A Pursuit of Structural Diversity in Very Deep Networks",
@@ -27,7 +27,8 @@ PAPER = Paper(
         source="pytorchcv",
         library_id="pytorchcv:polynet",
         fidelity="library",
-        preprocess=imagenet_preprocess(331, 0.875),
+        preprocess=pytorchcv_preprocess("polynet"),
+        pretrained=Pretrained(library="pytorchcv", ref="polynet"),
         params_note="The paper states no parameter count for the Very Deep PolyNet.",
         heavy=True,
     )

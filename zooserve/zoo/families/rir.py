@@ -2,9 +2,9 @@
 
 from torch import nn
 
-from ..meta import ModelInfo, Paper, cifar_preprocess
+from ..meta import ModelInfo, Paper, Pretrained
 from ..registry import register_model
-from ._library import pytorchcv_model
+from ._library import PYTORCHCV_CIFAR, pytorchcv_model
 
 PAPER = Paper(
     title="Resnet in Resnet: Generalizing Residual Architectures",
@@ -26,7 +26,8 @@ PAPER = Paper(
         library_id="pytorchcv:rir_cifar10",
         fidelity="library",
         label_set="cifar-10",
-        preprocess=cifar_preprocess("cifar-10"),
+        preprocess=PYTORCHCV_CIFAR,
+        pretrained=Pretrained(library="pytorchcv", ref="rir_cifar10"),
         params_note="The built network's count is reported as measured; the paper's table is not reproduced here.",
     )
 )

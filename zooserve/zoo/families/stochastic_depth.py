@@ -10,9 +10,9 @@ model so it can be fine-tuned as the paper trains it.
 from timm.layers import DropPath
 from torch import nn
 
-from ..meta import ModelInfo, Paper, imagenet_preprocess
+from ..meta import ModelInfo, Paper
 from ..registry import register_model
-from ._library import timm_model
+from ._library import timm_model, timm_preprocess
 
 PAPER = Paper(
     title="Deep Networks with Stochastic Depth",
@@ -45,7 +45,7 @@ def apply_linear_decay(model: nn.Module, final_survival: float = FINAL_SURVIVAL)
         fidelity="library",
         fidelity_note="Test-time rule: timm's inverted scaling (branches scaled by 1/p_l in training), "
         "equivalent to the paper's Eq. 5 weighting; block l of L drops with probability (l/L)(1 - 0.5).",
-        preprocess=imagenet_preprocess(224, 0.875),
+        preprocess=timm_preprocess(),
         params_note="The paper states no parameter count; ResNet-152's is that of the ResNet paper's network.",
     )
 )

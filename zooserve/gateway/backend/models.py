@@ -5,8 +5,9 @@ not have registers its archive through the management API (the gateway is the on
 and models nobody has used for longest are unregistered first when the next one would not fit in the
 backend's memory budget. A model with requests in flight is never unloaded.
 
-Memory is estimated before a load (a TorchServe worker costs ~800 MB before its model; weights and
-activations about twice the float32 weights), so the budget holds without asking the backend.
+Memory is estimated before a load from the catalog snapshot (``zooserve/snapshot.py``: a TorchServe worker
+costs ~800 MB before its model; weights and activations about twice the float32 weights; times the
+archive's workers), so the budget holds without asking the backend.
 """
 
 from __future__ import annotations
@@ -18,39 +19,28 @@ from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from zooserve.store.build import WORKERS  # the workers per model our archives ask for
-
-from .backend import TorchServeBackend
-from .catalog import Catalog, parameter_count
-from .deadline import Deadline
-from .errors import BackendUnavailable, DeadlineExceeded, Overloaded
-from .metrics import Metrics
-from .settings import GiB, MiB, Settings
+from ..catalog import Catalog
+from ..deadline import Deadline
+from ..errors import BackendUnavailable, DeadlineExceeded, Overloaded, OverMemoryBudget
+from ..metrics import Metrics
+from ..settings import GiB, Settings
+from .management import Management
 
 log = logging.getLogger(__name__)
-# measured: the worker of squeezenet1_0 (1.2M parameters) holds ~780 MB, resnet18's (11.7M) ~830 MB
-WORKER_BASE_BYTES = 800 * MiB
-BYTES_PER_PARAMETER = 8  # float32 weights, and as much again while building the model and running it
 SYNC_TIMEOUT_S = 5.0
 UNLOAD_TIMEOUT_S = 60.0
-
-
-async def estimated_bytes(name: str) -> int:
-    """Every worker of the model holds its own interpreter, torch and copy of the weights."""
-    # counting builds the model on the meta device: off the event loop
-    per_worker = WORKER_BASE_BYTES + BYTES_PER_PARAMETER * await asyncio.to_thread(parameter_count, name)
-    return WORKERS * per_worker
 
 
 class ModelManager:
     """The models of one backend, least recently used first."""
 
-    def __init__(self, backend: TorchServeBackend, settings: Settings, catalog: Catalog, metrics: Metrics):
-        self.backend = backend
+    def __init__(self, management: Management, budget: int, settings: Settings, catalog: Catalog, metrics: Metrics):
+        self.management = management
+        self.name = management.name  # the backend's
         self.settings = settings
         self.catalog = catalog
         self.metrics = metrics
-        self.budget = backend.settings.memory_budget_bytes
+        self.budget = budget
         self._loaded: OrderedDict[str, int] = OrderedDict()  # name -> estimated bytes, LRU first
         self._in_use: Counter[str] = Counter()
         self._loading: dict[str, asyncio.Task] = {}
@@ -78,8 +68,8 @@ class ModelManager:
     async def sync(self, timeout: float = SYNC_TIMEOUT_S) -> None:
         """Learns what the backend has registered (models survive a gateway restart)."""
         fresh: OrderedDict[str, int] = OrderedDict()
-        for name in await self.backend.registered_models(timeout):
-            fresh[name] = self._loaded.get(name) or await self._estimate(name)
+        for name in await self.management.registered_models(timeout):
+            fresh[name] = self._loaded.get(name) or self.catalog.memory_bytes(name)
         for name in self._loaded:  # keep the known recency order
             if name in fresh:
                 fresh.move_to_end(name)
@@ -103,7 +93,7 @@ class ModelManager:
             await asyncio.wait_for(asyncio.shield(task), deadline.remaining())
         except TimeoutError:
             raise DeadlineExceeded(
-                f"model {name!r} is still loading on backend {self.backend.name!r}; retry shortly",
+                f"model {name!r} is still loading on backend {self.name!r}; retry shortly",
                 code="model_loading",
             ) from None
         return time.monotonic() - started
@@ -117,7 +107,7 @@ class ModelManager:
         async with self._load_lock:
             if name in self._loaded:
                 return
-            need = await self._estimate(name)
+            need = self.catalog.memory_bytes(name)
             await self._make_room(name, need)
             await self._register(name)
             self._loaded[name] = need
@@ -129,42 +119,36 @@ class ModelManager:
         started = time.monotonic()
         outcome = "failed"
         try:
-            await self.backend.register(name, timeout)
+            await self.management.register(name, timeout)
             outcome = "loaded"
         except DeadlineExceeded:
             outcome = "timeout"
             self._synced = False  # it may still come up: ask the backend next time
-            raise BackendUnavailable(f"backend {self.backend.name!r} did not load {name!r} within {timeout:g} s",
+            raise BackendUnavailable(f"backend {self.name!r} did not load {name!r} within {timeout:g} s",
                                      code="model_unavailable") from None
         finally:
             self.metrics.model_loads.labels(name, outcome).inc()
             self.metrics.model_load_duration.labels(name).observe(time.monotonic() - started)
-        log.info("loaded %s on %s in %.1f s", name, self.backend.name, time.monotonic() - started)
+        log.info("loaded %s on %s in %.1f s", name, self.name, time.monotonic() - started)
 
     async def _make_room(self, name: str, need: int) -> None:
         if need > self.budget:
-            raise BackendUnavailable(
+            raise OverMemoryBudget(
                 f"model {name!r} needs about {need / GiB:.1f} GiB, more than the memory budget of backend "
-                f"{self.backend.name!r} ({self.budget / GiB:.1f} GiB)", code="over_memory_budget",
-            )
+                f"{self.name!r} ({self.budget / GiB:.1f} GiB)")
         while sum(self._loaded.values()) + need > self.budget:
             victim = next((n for n in self._loaded if not self._in_use[n] and n in self.catalog), None)
             if victim is None:
                 raise Overloaded(
-                    f"no memory on backend {self.backend.name!r} to load {name!r} beside the models in use",
-                    retry_after_s=self.settings.retry_after_s, code="memory_busy",
-                )
-            await self.backend.unregister(victim, UNLOAD_TIMEOUT_S)
+                    f"no memory on backend {self.name!r} to load {name!r} beside the models in use",
+                    code="memory_busy")
+            await self.management.unregister(victim, UNLOAD_TIMEOUT_S)
             del self._loaded[victim]
             self.metrics.model_unloads.labels(victim).inc()
-            log.info("unloaded %s from %s to make room for %s", victim, self.backend.name, name)
+            log.info("unloaded %s from %s to make room for %s", victim, self.name, name)
         self._update_gauges()
 
-    async def _estimate(self, name: str) -> int:
-        # models registered by someone else (not in the catalog): a worker's base cost
-        return await estimated_bytes(name) if name in self.catalog else WORKER_BASE_BYTES
-
     def _update_gauges(self) -> None:
-        self.metrics.models_loaded.labels(self.backend.name).set(len(self._loaded))
-        self.metrics.memory_reserved.labels(self.backend.name).set(sum(self._loaded.values()))
+        self.metrics.models_loaded.labels(self.name).set(len(self._loaded))
+        self.metrics.memory_reserved.labels(self.name).set(sum(self._loaded.values()))
 
