@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_TEMPLATE = ROOT / "zooserve" / "configs" / "torchserve.properties"
 
@@ -158,6 +156,8 @@ class TorchServe:
 
     def ping(self) -> bool:
         """True when the inference API answers /ping (with the inference token when authorization is on)."""
+        import httpx  # here, not at the top: the gateway imports this module (TorchServeKeys), its image has no httpx
+
         keys = self.keys()
         headers = {"Authorization": f"Bearer {keys.inference}"} if keys else {}
         try:
