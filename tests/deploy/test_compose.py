@@ -175,3 +175,25 @@ def test_prometheus_gets_the_generated_rules(variant):
     _, config = variant
     (mount,) = [m for m in config["services"]["prometheus"]["volumes"] if m["type"] == "bind"]
     assert mount["source"] == str(ROOT / "deploy" / "prometheus") and mount["target"] == "/etc/prometheus"
+
+
+def test_gateway_token_files_are_compose_secrets(variant):
+    """Experiment control and feedback need bearer tokens: files the operator writes, which compose mounts as
+    secrets. File secrets only: Compose refuses any other kind (environment, content) in a read-only service."""
+    _, config = variant
+    gateway = config["services"]["gateway"]
+    assert gateway["read_only"] is True
+    mounted = {s["target"]: s["source"] for s in gateway["secrets"]}
+    for setting, default in (("ZOO_OPERATOR_TOKEN_FILE", "operator_token"),
+                             ("ZOO_FEEDBACK_TOKEN_FILE", "feedback_token")):
+        secret = config["secrets"][mounted[gateway["environment"][setting]]]
+        assert set(secret) == {"name", "file"} and secret["file"] == str(ROOT / "secrets" / default), secret
+    assert "/secrets/" in (ROOT / ".gitignore").read_text().split("\n"), "token files stay out of git"
+
+
+def test_token_files_are_chosen_in_the_environment(tmp_path):
+    files = {name: tmp_path / name for name in ("ZOOSERVE_OPERATOR_TOKEN_FILE", "ZOOSERVE_FEEDBACK_TOKEN_FILE")}
+    result = compose_config(ROOT / "docker-compose.yml", env={k: str(v) for k, v in files.items()})
+    assert result.returncode == 0, result.stderr
+    secrets = json.loads(result.stdout)["secrets"]
+    assert {s["file"] for s in secrets.values()} == {str(v) for v in files.values()}

@@ -1,6 +1,7 @@
 """docker-compose.yml up for real (CPU override): TorchServe, the gateway, PostgreSQL, Prometheus and locust,
 each started once the services it depends on are healthy. Predictions and an experiment's feedback go in;
-the records are read back from PostgreSQL and the series from Prometheus; then the stack is torn down.
+the records are read back from PostgreSQL and the series from Prometheus; then the stack is torn down. The
+gateway's bearer tokens are files of the test's own, mounted as compose secrets.
 
 The third-party images are the file's variables, given equivalents built from Debian packages on the local
 base image (tests/deploy/images, `make images`): no image registry is reachable on our build machines.
@@ -10,8 +11,11 @@ Grafana (profile "grafana") is left out, as in any local run. Docker Compose is 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,16 +30,24 @@ pytestmark = pytest.mark.e2e
 EXPERIMENT = "digits_resnet20_vs_resnet8"  # deploy/experiments.yaml
 USERS = 6
 PORTS = ("GATEWAY_PORT", "GATEWAY_GRPC_PORT", "PROMETHEUS_PORT", "LOCUST_PORT")
+TOKENS = {"ZOOSERVE_OPERATOR_TOKEN_FILE": "operator", "ZOOSERVE_FEEDBACK_TOKEN_FILE": "feedback"}
 
 
 class Stack:
     def __init__(self):
         self.project = unique("zooserve-test")
+        self.secrets = Path(tempfile.mkdtemp(prefix="zoo-secrets-"))
+        self.tokens = {kind: f"{kind}-{self.project[-8:]}" for kind in TOKENS.values()}
+        for variable, kind in TOKENS.items():
+            path = self.secrets / kind
+            path.write_text(self.tokens[kind] + "\n")
+            path.chmod(0o444)  # mounted as it is: the gateway's user (10001) reads it
         self.env = {
             "PATH": f"{os.path.dirname(client())}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"),
             "ZOOSERVE_TORCHSERVE_IMAGE": TORCHSERVE_IMAGE, "ZOOSERVE_GATEWAY_IMAGE": GATEWAY_IMAGE,
             "POSTGRES_PASSWORD": "test-only-" + self.project[-8:], **STAND_INS,
             **{name: str(free_port()) for name in PORTS},
+            **{variable: str(self.secrets / kind) for variable, kind in TOKENS.items()},
         }
 
     def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -64,6 +76,7 @@ def stack():
         yield stack
     finally:
         stack.compose("down", "-v", "--timeout", "30")
+        shutil.rmtree(stack.secrets, ignore_errors=True)
 
 
 def test_every_service_is_up_and_healthy(stack):
@@ -104,8 +117,10 @@ def test_predictions_and_feedback_reach_postgres_and_prometheus(stack):
                                headers={"Content-Type": "image/jpeg", "X-User-ID": f"user-{user}"})
             assert answer.status_code == 200, answer.text
             ids.append(answer.json()["request_id"])
+        assert http.post("/feedback", json={"request_id": ids[0], "label": 3}).status_code == 401, "token needed"
         for request_id in ids:
-            feedback = http.post("/feedback", json={"request_id": request_id, "label": 3})
+            feedback = http.post("/feedback", json={"request_id": request_id, "label": 3},
+                                 headers={"Authorization": f"Bearer {stack.tokens['feedback']}"})
             assert feedback.status_code == 201, feedback.text
     deadline = time.monotonic() + 30  # the records are written in batches
     while int(stack.psql("SELECT count(*) FROM experiment_feedback")) < USERS and time.monotonic() < deadline:
@@ -126,6 +141,13 @@ def test_predictions_and_feedback_reach_postgres_and_prometheus(stack):
                 found[name] = sum(float(r["value"][1]) for r in result)
     assert set(found) == set(wanted), f"series missing from Prometheus: {set(wanted) - set(found)}"
     assert found["zoo_experiment_requests_total"] == USERS and found["zoo_requests_total"] >= 1
+
+
+def test_experiment_control_takes_the_operator_token_from_its_secret(stack):
+    with httpx.Client(base_url=stack.url("GATEWAY_PORT"), timeout=30, trust_env=False) as http:
+        assert http.post("/experiments/reload").status_code == 401
+        reloaded = http.post("/experiments/reload", headers={"Authorization": f"Bearer {stack.tokens['operator']}"})
+        assert reloaded.status_code == 200 and EXPERIMENT in [e["name"] for e in reloaded.json()["experiments"]]
 
 
 def test_locust_serves_its_ui_with_the_gateway_as_host(stack):

@@ -14,7 +14,7 @@ from .conftest import K8S, OVERLAYS, ROOT, build, gateway_settings, unknown_gate
 from .conftest import container as container_script
 
 # Secrets an operator creates before applying an overlay (docs/deploy.md); the cpu overlay generates its own
-EXTERNAL_SECRETS = {"gpu": {"zooserve-postgres"}, "cpu": set()}
+EXTERNAL_SECRETS = {"gpu": {"zooserve-postgres", "zooserve-tokens"}, "cpu": set()}
 GROUPS = ("light", "medium", "heavy", "ab")
 PROXY_PORTS = {9080, 9081, 9070}  # the key proxy's; TorchServe's own (8080, 8081, 7070) are loopback-only
 
@@ -136,6 +136,9 @@ def test_references_resolve(overlays, overlay):
         for volume in pod.get("volumes", []):
             if "configMap" in volume:
                 assert ("ConfigMap", volume["configMap"]["name"]) in names, where
+            if "secret" in volume:
+                secret = volume["secret"]["secretName"]
+                assert ("Secret", secret) in names or secret in EXTERNAL_SECRETS[overlay], where
         for container in containers(pod):
             for source in container.get("envFrom", []):
                 assert ("ConfigMap", source["configMapRef"]["name"]) in names, where

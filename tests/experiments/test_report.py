@@ -1,14 +1,18 @@
-"""The report and the guardrails on synthetic records with known answers."""
+"""The report and the guardrails from the database's running totals, against the exact figures of the
+records themselves (numpy, scipy, statsmodels), on SQLite and on a real PostgreSQL."""
 
 from __future__ import annotations
 
-import random
-
+import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
+from loadtests.postgres import running_postgres
+from tests.experiments.recorded import rows_for, shadow_rows, stored_totals
 from zooserve.gateway.experiments import guardrails
 from zooserve.gateway.experiments.config import parse
+from zooserve.gateway.experiments.latency import RELATIVE_ACCURACY, bin_of, value_of
 from zooserve.gateway.experiments.report import build_report, variant_figures
 
 MODELS = {"resnet50", "mobilenet_v2", "squeezenet1_0"}
@@ -26,50 +30,105 @@ experiments:
 EXPERIMENT = parse(CONFIG, "exp.yaml", MODELS).experiments[0]
 
 
-def rows_for(variant: str, model: str, n: int, accuracy: float, error_rate: float, latency_ms: float, seed: int):
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        failed = rng.random() < error_rate
-        correct = rng.random() < accuracy
-        rows.append({
-            "request_id": f"{variant}{i}", "kind": "primary", "variant": variant, "model": model,
-            "status": 503 if failed else 200, "latency_ms": rng.lognormvariate(0, 0.2) * latency_ms,
-            "top1_index": 1 if correct else 2, "label_index": None if failed else 1, "agrees": None,
-        })
-    return rows
+@pytest.fixture(scope="module")
+def postgres_url():
+    with running_postgres() as url:
+        yield url
 
 
-def shadow_rows(primaries, model, agree_rate, seed):
-    rng = random.Random(seed)
-    return [{**r, "kind": "shadow", "model": model, "agrees": rng.random() < agree_rate} for r in primaries]
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    return request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
 
 
-def test_report_figures_match_statsmodels():
+def _exact(rows: list[dict], variant: str) -> dict:
+    """The figures of one variant straight from its records."""
+    primary = [r for r in rows if r["kind"] == "primary" and r["variant"] == variant]
+    ok = [r for r in primary if r["status"] == 200]
+    labelled = [r for r in ok if r["label_index"] is not None]
+    return {"requests": len(primary), "errors": len(primary) - len(ok), "labelled": len(labelled),
+            "correct": sum(r["label_index"] == r["top1_index"] for r in labelled),
+            "latencies": np.array([r["latency_ms"] for r in ok])}
+
+
+def test_report_from_totals_matches_the_records(tmp_path, database_url):
     a = rows_for("a", "resnet50", 600, 0.76, 0.01, 40, 1)
     b = rows_for("b", "mobilenet_v2", 600, 0.70, 0.01, 20, 2)
-    report = build_report(EXPERIMENT, a + b + shadow_rows(b, "resnet50", 0.8, 3))
-    fig_a, fig_b = report["variants"]
-    assert fig_a["accuracy_ci"] == pytest.approx(proportion_confint(fig_a["correct"], fig_a["labelled"], method="wilson"))
-    comparison = report["comparisons"][0]
-    _, p_value = proportions_ztest([fig_b["correct"], fig_a["correct"]], [fig_b["labelled"], fig_a["labelled"]])
-    assert comparison["accuracy"]["p_value"] == pytest.approx(p_value)
+    rows = a + b + shadow_rows(b, "resnet50", 0.8, 3)
+    report = build_report(EXPERIMENT, stored_totals(rows, tmp_path, database_url))
+    exact = {v: _exact(rows, v) for v in "ab"}
+    for figures in report["variants"]:
+        expected = exact[figures["variant"]]
+        for count in ("requests", "errors", "labelled", "correct"):
+            assert figures[count] == expected[count], count
+        assert figures["error_rate"] == expected["errors"] / expected["requests"]
+        assert figures["accuracy"] == expected["correct"] / expected["labelled"]
+        assert figures["accuracy_ci"] == pytest.approx(proportion_confint(expected["correct"], expected["labelled"],
+                                                                          method="wilson"), abs=1e-12)
+        for q in (50, 95, 99):  # from the latency bins: within their stated relative accuracy
+            assert figures["latency_ms"][f"p{q}"] == pytest.approx(np.percentile(expected["latencies"], q),
+                                                                   rel=RELATIVE_ACCURACY * 1.0001)
+    shadows = [r for r in rows if r["kind"] == "shadow"]
+    assert report["variants"][1]["agreement_pairs"] == len(shadows)
+    assert report["variants"][1]["agreement_with_control"] == sum(r["agrees"] for r in shadows) / len(shadows)
+    (comparison,) = report["comparisons"]
+    for metric, (hits, trials) in {"accuracy": ("correct", "labelled"), "error_rate": ("errors", "requests")}.items():
+        _, p_value = proportions_ztest([exact["b"][hits], exact["a"][hits]], [exact["b"][trials], exact["a"][trials]])
+        assert comparison[metric]["p_value"] == pytest.approx(p_value, rel=1e-9)
+    latency = comparison["latency_ms"]
+    medians = [np.median(exact[v]["latencies"]) for v in "ba"]
+    assert latency["difference"] == pytest.approx(medians[0] - medians[1], abs=RELATIVE_ACCURACY * sum(medians))
+    binned = [value_of([bin_of(x) for x in exact[v]["latencies"]]) for v in "ba"]
+    assert latency["p_value"] == pytest.approx(
+        scipy_stats.mannwhitneyu(*binned, method="asymptotic").pvalue, rel=1e-6)
+    assert latency["difference"] < 0, "b is faster"
+
+
+def test_mann_whitney_from_bins_is_close_to_scipy_on_the_raw_latencies(tmp_path):
+    a = rows_for("a", "resnet50", 400, 0.75, 0.0, 30, 21)
+    b = rows_for("b", "mobilenet_v2", 400, 0.75, 0.0, 30.6, 22)  # 2% slower: a p-value far from 0 or 1
+    comparison = build_report(EXPERIMENT, stored_totals(a + b, tmp_path))["comparisons"][0]
+    raw = scipy_stats.mannwhitneyu(*[_exact(a + b, v)["latencies"] for v in "ba"]).pvalue
+    assert 0.01 < raw < 0.99 and comparison["latency_ms"]["p_value"] == pytest.approx(raw, abs=0.01)
+
+
+def test_the_verdict_waits_for_the_sequential_test(tmp_path):
+    """600 requests a side and 6 points of accuracy apart: the fixed-horizon p-value is under 0.05 already,
+    but read while the data comes in it would be wrong too often; the always-valid one is not yet."""
+    a = rows_for("a", "resnet50", 600, 0.76, 0.01, 40, 1)
+    b = rows_for("b", "mobilenet_v2", 600, 0.70, 0.01, 20, 2)
+    (comparison,) = build_report(EXPERIMENT, stored_totals(a + b, tmp_path))["comparisons"]
+    assert comparison["accuracy"]["p_value"] < 0.05 < comparison["sequential"]["accuracy"]["p_value"]
+    assert comparison["verdict"].startswith("no significant difference yet: about ")
+    sequence = comparison["sequential"]["accuracy"]
+    assert sequence["low"] < comparison["accuracy"]["low"] < 0 < sequence["high"], "wider than the fixed interval"
+    a = rows_for("a", "resnet50", 3000, 0.76, 0.01, 40, 4)
+    b = rows_for("b", "mobilenet_v2", 3000, 0.70, 0.01, 20, 5)
+    (comparison,) = build_report(EXPERIMENT, stored_totals(a + b, tmp_path / "more"))["comparisons"]
     assert comparison["verdict"].startswith("b worse than a: accuracy -")
-    assert fig_b["agreement_with_control"] == pytest.approx(0.8, abs=0.05) and fig_b["agreement_pairs"] == 600
-    assert comparison["latency_ms"]["difference"] < 0, "b is faster"
+    assert "confidence sequence" in comparison["verdict"] and "always-valid p = " in comparison["verdict"]
+    course = comparison["course"]["accuracy"]
+    assert len(course["time"]) > 10 and course["time"] == sorted(course["time"])
+    assert all(np.diff(course["low"]) >= 0) and all(np.diff(course["high"]) <= 0), "intersected over time"
 
 
-def test_no_difference_says_how_many_more_labels_are_needed():
+def test_no_difference_says_how_many_more_labels_are_needed(tmp_path):
     a = rows_for("a", "resnet50", 150, 0.75, 0.0, 30, 4)
     b = rows_for("b", "mobilenet_v2", 150, 0.72, 0.0, 30, 5)
-    verdict = build_report(EXPERIMENT, a + b)["comparisons"][0]["verdict"]
+    verdict = build_report(EXPERIMENT, stored_totals(a + b, tmp_path))["comparisons"][0]["verdict"]
     assert verdict.startswith("no significant difference yet: about ") and "more labelled requests" in verdict
 
 
-def test_no_feedback_yet_is_said_plainly():
+def test_no_feedback_yet_is_said_plainly(tmp_path):
     a = [dict(r, label_index=None) for r in rows_for("a", "resnet50", 50, 0.7, 0, 30, 6)]
     b = [dict(r, label_index=None) for r in rows_for("b", "mobilenet_v2", 50, 0.7, 0, 30, 7)]
-    assert build_report(EXPERIMENT, a + b)["comparisons"][0]["verdict"].startswith("no labelled requests yet")
+    report = build_report(EXPERIMENT, stored_totals(a + b, tmp_path))
+    assert report["comparisons"][0]["verdict"].startswith("no labelled requests yet")
+
+
+def _figures(rows: list[dict], directory):
+    totals = stored_totals(rows, directory)
+    return variant_figures(EXPERIMENT, totals, "b"), variant_figures(EXPERIMENT, totals, "a")
 
 
 @pytest.mark.parametrize(
@@ -81,27 +140,26 @@ def test_no_feedback_yet_is_said_plainly():
         ({"accuracy": 0.55, "error_rate": 0.01, "latency_ms": 30}, "accuracy"),  # worse answers
     ],
 )
-def test_guardrails_trip_on_a_worse_variant_only(b_kwargs, tripped):
-    a = variant_figures(EXPERIMENT, rows_for("a", "resnet50", 800, 0.75, 0.01, 30, 8), "a")
-    b = variant_figures(EXPERIMENT, rows_for("b", "mobilenet_v2", 800, seed=9, **b_kwargs), "b")
-    breach = guardrails.check(EXPERIMENT, b, a)
+def test_guardrails_trip_on_a_worse_variant_only(tmp_path, b_kwargs, tripped):
+    rows = rows_for("a", "resnet50", 800, 0.75, 0.01, 30, 8) + rows_for("b", "mobilenet_v2", 800, seed=9, **b_kwargs)
+    breach = guardrails.check(EXPERIMENT, *_figures(rows, tmp_path))
     assert (breach.guardrail if breach else None) == tripped
     if breach:
         assert breach.variant == "b" and "control" in breach.detail
 
 
-def test_guardrails_wait_for_enough_requests():
-    a = variant_figures(EXPERIMENT, rows_for("a", "resnet50", 50, 0.75, 0.0, 30, 10), "a")
-    b = variant_figures(EXPERIMENT, rows_for("b", "mobilenet_v2", 50, 0.75, 0.9, 30, 11), "b")
-    assert guardrails.check(EXPERIMENT, b, a) is None
+def test_guardrails_wait_for_enough_requests(tmp_path):
+    rows = rows_for("a", "resnet50", 50, 0.75, 0.0, 30, 10) + rows_for("b", "mobilenet_v2", 50, 0.75, 0.9, 30, 11)
+    assert guardrails.check(EXPERIMENT, *_figures(rows, tmp_path)) is None
 
 
-def test_html_report_shows_the_figures_and_the_verdict():
+def test_html_report_shows_the_figures_and_the_verdict(tmp_path):
     from zooserve.gateway.experiments.page import render
 
     a = rows_for("a", "resnet50", 300, 0.76, 0.01, 40, 12)
     b = rows_for("b", "mobilenet_v2", 300, 0.60, 0.01, 20, 13)
-    report = build_report(EXPERIMENT, a + b, {"weights": {"a": 1, "b": 0}, "stopped": {"b": "too <slow>"}})
+    report = build_report(EXPERIMENT, stored_totals(a + b, tmp_path),
+                          {"weights": {"a": 1, "b": 0}, "stopped": {"b": "too <slow>"}})
     html = render(report)
     assert html.startswith("<!doctype html>") and "<svg" in html
     assert "b worse than a: accuracy" in html

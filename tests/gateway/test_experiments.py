@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loadtests.postgres import postgres_bin, running_postgres
 from tests.conftest import free_port
 from tests.gateway.conftest import RunningGateway, backend_for, running_gateway
-from tests.postgres import postgres_bin, running_postgres
 from tests.reliability.harness import CONNECTION_FAILED, Load, gateway_process, grpc_client, rest_client
 from zooserve._proto import zooserve_pb2 as pb
 from zooserve.demo.digits import digit_images
@@ -353,10 +353,13 @@ experiments:
 """
 
 
-def test_a_guardrail_stops_a_failing_variant_and_spares_an_equal_one(experiment_gateway, loop_thread, digits):
+def test_a_guardrail_stops_a_failing_variant_and_spares_an_equal_one(experiment_gateway, loop_thread, digits,
+                                                                     tmp_path):
     # the "bad" variant's model lives on a backend that is down: every request it gets fails (503)
+    token = tmp_path / "operator-token"
+    token.write_text("s3cret-operator-token\n")
     with experiment_gateway(GUARDED, backends={"dead": _dead_backend()}, routes={"resnet20_digits": "dead"},
-                            guardrail_interval_s=0.2) as gateway:
+                            guardrail_interval_s=0.2, operator_token_file=token) as gateway:
         statuses = {"good": set(), "bad": set()}
         for i in range(200):
             guarded = _predict(gateway, "guarded", digits[i % len(digits)].png)
@@ -390,12 +393,14 @@ def test_a_guardrail_stops_a_failing_variant_and_spares_an_equal_one(experiment_
         loop_thread.run(gateway.server.experiments.router.evaluate())
         assert not _stopped(gateway, "equal")
         # an operator restores the variant (the next evaluation would stop it again: its errors are recorded)
-        restored = gateway.http.post("/experiments/guarded/variants/bad/restore")
+        operator = {"Authorization": "Bearer s3cret-operator-token"}
+        assert gateway.http.post("/experiments/guarded/variants/bad/restore").status_code == 401
+        restored = gateway.http.post("/experiments/guarded/variants/bad/restore", headers=operator)
         assert restored.status_code == 200
         assert {v["name"]: v["current_weight"] for v in restored.json()["variants"]} == {"good": 50, "bad": 50}
         events = restored.json()["events"]
         assert [e["event"] for e in events] == ["stopped", "restored"] and events[0]["guardrail"] == "error_rate"
-        assert gateway.http.post("/experiments/guarded/variants/nope/restore").status_code == 404
+        assert gateway.http.post("/experiments/guarded/variants/nope/restore", headers=operator).status_code == 404
 
 
 def _stopped(gateway: RunningGateway, name: str) -> dict[str, str]:

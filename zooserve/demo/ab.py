@@ -8,8 +8,9 @@
 4. sends every held-out digit through POST /predict/<experiment> (one X-User-ID per digit, so the sticky
    assignment splits them about 50/50), then POST /feedback with its true label,
 5. prints the report: per variant requests, errors, latency and accuracy with its 95% Wilson interval, the
-   difference against the control with its interval and p-value, and the verdict; the HTML page is written
-   to logs/demo-ab/report.html.
+   difference against the control with its sequential figures (95% confidence sequence, always-valid
+   p-value) and its fixed-horizon ones, and the verdict, which uses the sequential ones; the HTML page (with
+   the estimate and its confidence sequence over time) is written to logs/demo-ab/report.html.
 """
 
 from __future__ import annotations
@@ -104,14 +105,19 @@ def format_report(report: dict) -> str:
         lines.append(f"{v['variant']:<10} {v['model']:<16} {v['requests']:>8} {v['errors']:>6} "
                      f"{latency['p50'] or 0:>7.1f} {latency['p95'] or 0:>7.1f} {latency['p99'] or 0:>7.1f}  {accuracy}")
     for c in report["comparisons"]:
-        accuracy, latency = c["accuracy"], c["latency_ms"]
+        accuracy, latency, running = c["accuracy"], c["latency_ms"], c["sequential"]
         lines += [
             "",
             f"{c['variant']} against {c['against']}:",
-            f"  accuracy difference {accuracy['difference']:+.1%} (95% CI {accuracy['low']:+.1%} to "
-            f"{accuracy['high']:+.1%}), two-sided p = {accuracy['p_value']:.3g}",
+            f"  accuracy difference {accuracy['difference']:+.1%}",
+            f"    sequential: 95% confidence sequence {running['accuracy']['low']:+.1%} to "
+            f"{running['accuracy']['high']:+.1%}, always-valid p = {running['accuracy']['p_value']:.3g}",
+            f"    fixed-horizon: 95% CI {accuracy['low']:+.1%} to {accuracy['high']:+.1%}, two-sided p = "
+            f"{accuracy['p_value']:.3g} (valid read once, at a size fixed in advance)",
+            f"  error rate difference {c['error_rate']['difference']:+.1%} (always-valid p = "
+            f"{running['error_rate']['p_value']:.3g})",
             f"  median latency difference {latency['difference']:+.1f} ms (p = {latency['p_value']:.3g})",
-            f"  verdict: {c['verdict']}",
+            f"  verdict (sequential): {c['verdict']}",
         ]
     return "\n".join(lines)
 
@@ -148,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(
         host="127.0.0.1", rest_port=0, grpc_port=0, experiments_file=EXPERIMENTS_FILE, records_path=records,
         catalog_path=store / FILE_NAME,
+        record_bucket_s=1,  # the run lasts seconds: the report's charts over time get a look per second
         backends={"local": BackendSettings(inference_url=torchserve.inference_url,
                                            management_url=torchserve.management_url,
                                            grpc_address=f"127.0.0.1:{ports.grpc_inference}",

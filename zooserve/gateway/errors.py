@@ -1,8 +1,9 @@
 """Every error a client can get, typed once: the one error table.
 
-Each class declares its HTTP ``status``, its gRPC status code (``grpc_code``, a ``grpc.StatusCode`` name)
-and whether its answers tell the client when to retry (``retryable``: ``Retry-After``, of
-``ZOO_RETRY_AFTER_S`` seconds, on every transport). A subclass inherits all three, so a new error needs no
+Each class declares its HTTP ``status``, its gRPC status code (``grpc_code``, a ``grpc.StatusCode`` name),
+whether its answers tell the client when to retry (``retryable``: ``Retry-After``, of
+``ZOO_RETRY_AFTER_S`` seconds, on every transport) and the authentication scheme REST answers ask for
+(``challenge``: ``WWW-Authenticate``). A subclass inherits all four, so a new error needs no
 change in any transport. ``code`` is a stable machine-readable string (the same codes the TorchServe
 handler uses for image errors), ``message`` a sentence for people, ``variant`` the experiment's variant
 that failed (set by the experiments layer; None outside experiments).
@@ -15,6 +16,7 @@ class GatewayError(Exception):
     status = 500
     grpc_code = "INTERNAL"
     retryable = False
+    challenge: str | None = None
     default_code = "internal"
 
     def __init__(self, message: str, code: str | None = None):
@@ -61,6 +63,20 @@ class TooLarge(GatewayError):
 
     status, grpc_code = 413, "INVALID_ARGUMENT"
     default_code = "body_too_large"
+
+
+class Unauthorized(GatewayError):
+    """No bearer token, or the wrong one, on a route that needs one (experiment control, feedback)."""
+
+    status, grpc_code, challenge = 401, "UNAUTHENTICATED", "Bearer"
+    default_code = "unauthorized"
+
+
+class Forbidden(GatewayError):
+    """A route that is off: experiment control while no operator token is configured."""
+
+    status, grpc_code = 403, "PERMISSION_DENIED"
+    default_code = "forbidden"
 
 
 class Conflict(GatewayError):

@@ -90,6 +90,18 @@ class Settings(BaseSettings):
     )
     records_path: Path = Field(default=ROOT / "logs" / "experiments.sqlite3", description="the SQLite record store")
     record_flush_interval_s: float = Field(default=0.2, gt=0, description="records are written in batches this often")
+    record_bucket_s: int = Field(default=60, gt=0, description="time resolution of the running totals (the "
+                                 "report's chart over time); changing it leaves the buckets already written as they are")
+    experiment_state_interval_s: float = Field(
+        default=1.0, gt=0, description="each replica rereads the shared experiment state (weights, stops) this "
+        "often: a change made through one replica reaches the others within this, plus one read")
+    operator_token_file: Path | None = Field(
+        default=None, description="file holding the bearer token of experiment control (stop, restore, reload); "
+        "None: those routes are refused")
+    feedback_token_file: Path | None = Field(
+        default=None, description="file holding the bearer token POST /feedback needs; None: feedback is open")
+    reports_need_token: bool = Field(
+        default=False, description="GET /experiments and the reports need the operator token too")
     shadow_timeout_s: float = Field(default=10.0, gt=0, description="a shadow call is abandoned after this")
     max_shadows_in_flight: int = Field(default=16, ge=0, description="more shadow calls at once are skipped")
     guardrail_interval_s: float = Field(default=10.0, gt=0, description="guardrails are evaluated this often")

@@ -1,8 +1,10 @@
 """Guardrails: limits a variant must keep against the control, judged with statistical confidence.
 
-A breach needs more than a bad number: the whole confidence interval of the difference must lie past
-the limit (for latency, a significant Mann-Whitney test and a p99 ratio over the limit), and both sides
-need the experiment's minimum of requests, so an equal variant does not trip on noise.
+A breach needs more than a bad number: the whole confidence sequence of the difference (sequential.py)
+must lie past the limit (for latency, a significant Mann-Whitney test and a p99 ratio over the limit), and
+both sides need the experiment's minimum of requests, so an equal variant does not trip on noise. A
+guardrail is looked at every few seconds for as long as the experiment runs: a confidence sequence keeps
+its confidence however often it is read, where a fixed-horizon interval would not.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import Experiment
-from .report import VariantFigures
-from .stats import latency_comparison, two_proportions
+from .report import VariantFigures, sequences
+from .stats import latency_comparison
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,11 @@ def _error_rate(experiment: Experiment, treatment: VariantFigures, control: Vari
     if limit is None:
         return None
     confidence = experiment.guardrails.confidence
-    result = two_proportions(treatment.errors, treatment.requests, control.errors, control.requests, confidence)
-    if result.low is not None and result.low > limit:
+    low = sequences(treatment, control, 1 - confidence)["error_rate"].last()["low"]
+    if low > limit:
         return Breach(treatment.variant, "error_rate",
                       f"error rate {treatment.error_rate:.1%} vs {control.error_rate:.1%} for the control: the "
-                      f"increase is at least {result.low:.1%} with {confidence:.0%} confidence (limit {limit:.1%})")
+                      f"increase is at least {low:.1%} with {confidence:.0%} confidence (limit {limit:.1%})")
     return None
 
 
@@ -51,7 +53,7 @@ def _latency(experiment: Experiment, treatment: VariantFigures, control: Variant
     p99_t, p99_c = treatment.latency_ms["p99"], control.latency_ms["p99"]
     if limit is None or not p99_t or not p99_c:
         return None
-    result = latency_comparison(treatment.latencies, control.latencies, experiment.guardrails.confidence)
+    result = latency_comparison(treatment.histogram, control.histogram, experiment.guardrails.confidence)
     significant = result.p_value < 1 - experiment.guardrails.confidence and result.difference > 0
     if significant and p99_t / p99_c > limit:
         return Breach(treatment.variant, "p99_latency",
@@ -64,11 +66,10 @@ def _accuracy(experiment: Experiment, treatment: VariantFigures, control: Varian
     rules = experiment.guardrails
     if rules.max_accuracy_drop is None or min(treatment.labelled, control.labelled) < rules.min_labels:
         return None
-    result = two_proportions(treatment.correct, treatment.labelled, control.correct, control.labelled,
-                             rules.confidence)
-    if result.high is not None and result.high < -rules.max_accuracy_drop:
+    high = sequences(treatment, control, 1 - rules.confidence)["accuracy"].last()["high"]
+    if high < -rules.max_accuracy_drop:
         return Breach(treatment.variant, "accuracy",
                       f"accuracy {treatment.accuracy:.1%} vs {control.accuracy:.1%} for the control: the drop is at "
-                      f"least {-result.high:.1%} with {rules.confidence:.0%} confidence (limit "
+                      f"least {-high:.1%} with {rules.confidence:.0%} confidence (limit "
                       f"{rules.max_accuracy_drop:.1%})")
     return None

@@ -3,8 +3,9 @@
 Every transport's prediction goes through ``Experiments.predict``: a model's name goes straight on to the
 core; an experiment's name picks a variant (sticky by the experiment's key header, or at random), is served
 by the core as that variant's model (same checks, caps, deadline and metrics), is recorded (errors too), and
-its shadows get a copy off the request path. Feedback, the running experiments, reports and restores are
-here too; without an experiments file there are no experiments and ``predict`` is the core's.
+its shadows get a copy off the request path. Feedback, the running experiments, reports and the operator's
+controls (stop, restore, reload: the state every replica shares, router.py) are here too; without an
+experiments file there are no experiments and ``predict`` is the core's.
 """
 
 from __future__ import annotations
@@ -33,19 +34,23 @@ class Experiments:
         self.store: RecordStore | None = None
         self.router: ExperimentRouter | None = None
         if settings.experiments_file is not None:
-            self.store = RecordStore(settings.records_path, settings.database_url, settings.record_flush_interval_s)
+            self.store = RecordStore(settings.records_path, settings.database_url, settings.record_flush_interval_s,
+                                     settings.record_bucket_s)
             self.router = ExperimentRouter(settings.experiments_file, core.catalog.names, self.store,
                                            metrics=metrics)
         self._shadows: set[asyncio.Task] = set()
         self._loops: list[asyncio.Task] = []
 
     async def start(self) -> None:
-        """The record store's writer, the experiments file watcher and the guardrails."""
+        """The record store's writer, the shared state as the other replicas left it, then the experiments file
+        watcher, the guardrails and the shared state's reader."""
         if self.router is not None:
             await self.store.start()
+            await self.router.refresh()  # the state the other replicas agreed on, before the first request
             self._loops = [
                 asyncio.create_task(self.router.watch(self.settings.experiments_reload_interval_s)),
                 asyncio.create_task(self.router.guard(self.settings.guardrail_interval_s)),
+                asyncio.create_task(self.router.follow(self.settings.experiment_state_interval_s)),
             ]
 
     async def aclose(self) -> None:
@@ -192,12 +197,31 @@ class Experiments:
         self.experiment(name)
         return await self.router.report(name)
 
-    def restore(self, name: str, variant: str) -> dict[str, Any]:
-        experiment = self.experiment(name)
-        if variant not in {v.name for v in experiment.variants}:
-            raise NotFound(f"experiment {name!r} has no variant {variant[:128]!r}", code="unknown_variant")
-        self.router.restore(name, variant)
+    async def restore(self, name: str, variant: str) -> dict[str, Any]:
+        """An operator gives a stopped variant its configured traffic again, on every replica."""
+        self._variant(name, variant)
+        await self.router.restore(name, variant)
         return self.describe(name)
+
+    async def stop(self, name: str, variant: str, reason: str) -> dict[str, Any]:
+        """An operator stops a variant on every replica (Conflict for the control: it is what the others are
+        compared with)."""
+        if self._variant(name, variant) == self.experiment(name).control:
+            raise Conflict(f"{variant!r} is the control of {name!r}: it cannot be stopped", code="control_variant")
+        await self.router.stop(name, variant, f"stopped by an operator: {reason}")
+        return self.describe(name)
+
+    def _variant(self, name: str, variant: str) -> str:
+        if variant not in {v.name for v in self.experiment(name).variants}:
+            raise NotFound(f"experiment {name!r} has no variant {variant[:128]!r}", code="unknown_variant")
+        return variant
+
+    def reload(self) -> dict[str, Any]:
+        """Reads this replica's experiments file now (each replica also rereads it when it changes)."""
+        if self.router is None:
+            raise NotFound("no experiments file is configured (ZOO_EXPERIMENTS_FILE)", code="no_experiments")
+        self.router.reload()
+        return self.describe_all()
 
 
 def _record(rid: str, kind: str, created: float, experiment: str, variant: str, model: str, status: int,

@@ -1,18 +1,28 @@
 """The A/B report: per-variant figures, each variant against the control, a verdict in plain words.
 
-A pure function of the recorded rows (see store.RecordStore.records), so it is the same whichever
-database holds them and is checked in tests against scipy/statsmodels on known data.
+A pure function of the experiment's running totals (totals.ExperimentTotals, which the database sums), so
+it costs the same at a thousand records as at ten million, and is checked in tests against scipy and
+statsmodels on the records themselves. Each comparison gives the fixed-horizon figures (stats.py) and
+the sequential ones (sequential.py: always-valid p-values and confidence sequences, with their course
+over time for the chart); the verdict uses the sequential ones, since people read reports while the
+experiment runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import numpy as np
+
+from . import sequential
 from .config import Experiment
-from .stats import Comparison, latency_comparison, percentile, samples_needed, two_proportions, wilson_interval
+from .latency import Histogram
+from .stats import Comparison, latency_comparison, two_proportions, wilson_interval
+from .totals import ExperimentTotals
 
 ALPHA = 0.05
+SERIES_POINTS = 120  # at most this many looks of each comparison's course over time go into the report
 
 
 @dataclass
@@ -29,78 +39,90 @@ class VariantFigures:
     accuracy_ci: tuple[float, float] | None
     agreement_with_control: float | None
     agreement_pairs: int
-    latencies: list[float] = field(default_factory=list, repr=False)
+    histogram: Histogram = field(repr=False)
+    # cumulative requests, errors, labelled, correct at the end of each time bucket
+    cumulative: dict[str, np.ndarray] = field(repr=False)
 
 
-def variant_figures(experiment: Experiment, rows: list[dict[str, Any]], variant: str) -> VariantFigures:
-    model = experiment.variant(variant).model
-    primary = [r for r in rows if r["kind"] == "primary" and r["variant"] == variant]
-    errors = sum(1 for r in primary if r["status"] != 200)
-    ok_latencies = [r["latency_ms"] for r in primary if r["status"] == 200]
-    labelled = [r for r in primary if r["label_index"] is not None and r["status"] == 200]
-    correct = sum(1 for r in labelled if r["label_index"] == r["top1_index"])
-    agreements = _agreements(experiment, rows, variant)
+def variant_figures(experiment: Experiment, totals: ExperimentTotals, variant: str) -> VariantFigures:
+    requests, errors = totals.total(variant, "requests"), totals.total(variant, "errors")
+    labelled, correct = totals.total(variant, "labelled"), totals.total(variant, "correct")
+    compared, agreed = _agreement(experiment, totals, variant)
+    histogram = totals.histogram(variant)
     return VariantFigures(
         variant=variant,
-        model=model,
-        requests=len(primary),
+        model=experiment.variant(variant).model,
+        requests=requests,
         errors=errors,
-        error_rate=errors / len(primary) if primary else None,
-        latency_ms={f"p{q}": percentile(ok_latencies, q) for q in (50, 95, 99)},
-        labelled=len(labelled),
+        error_rate=errors / requests if requests else None,
+        latency_ms={f"p{q}": histogram.percentile(q) for q in (50, 95, 99)},
+        labelled=labelled,
         correct=correct,
-        accuracy=correct / len(labelled) if labelled else None,
-        accuracy_ci=wilson_interval(correct, len(labelled)) if labelled else None,
-        agreement_with_control=sum(agreements) / len(agreements) if agreements else None,
-        agreement_pairs=len(agreements),
-        latencies=ok_latencies,
+        accuracy=correct / labelled if labelled else None,
+        accuracy_ci=wilson_interval(correct, labelled) if labelled else None,
+        agreement_with_control=agreed / compared if compared else None,
+        agreement_pairs=compared,
+        histogram=histogram,
+        cumulative={count: totals.series(variant, count) for count in ("requests", "errors", "labelled", "correct")},
     )
 
 
-def _agreements(experiment: Experiment, rows: list[dict[str, Any]], variant: str) -> list[bool]:
+def _agreement(experiment: Experiment, totals: ExperimentTotals, variant: str) -> tuple[int, int]:
     """Same image, both models: the variant's answer shadowed by the control model, or the reverse."""
     if variant == experiment.control:
-        return []
-    control_model = experiment.variant(experiment.control).model
-    model = experiment.variant(variant).model
-    primary_variant = {r["request_id"]: r["variant"] for r in rows if r["kind"] == "primary"}
-    return [
-        bool(r["agrees"])
-        for r in rows
-        if r["kind"] == "shadow" and r["agrees"] is not None and (
-            (primary_variant.get(r["request_id"]) == variant and r["model"] == control_model)
-            or (primary_variant.get(r["request_id"]) == experiment.control and r["model"] == model)
-        )
-    ]
+        return 0, 0
+    pairs = [totals.agreement.get((variant, experiment.variant(experiment.control).model), (0, 0)),
+             totals.agreement.get((experiment.control, experiment.variant(variant).model), (0, 0))]
+    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
 
 
 def compare(treatment: VariantFigures, control: VariantFigures) -> dict[str, Comparison]:
     return {
         "accuracy": two_proportions(treatment.correct, treatment.labelled, control.correct, control.labelled),
         "error_rate": two_proportions(treatment.errors, treatment.requests, control.errors, control.requests),
-        "latency_ms": latency_comparison(treatment.latencies, control.latencies),
+        "latency_ms": latency_comparison(treatment.histogram, control.histogram),
     }
 
 
-def verdict(treatment: VariantFigures, control: VariantFigures, comparison: dict[str, Comparison]) -> str:
+def sequences(treatment: VariantFigures, control: VariantFigures,
+              alpha: float = ALPHA) -> dict[str, sequential.Sequence]:
+    """The sequential comparisons, one look per time bucket."""
+    t, c = treatment.cumulative, control.cumulative
+    return {
+        "accuracy": sequential.two_proportions(t["correct"], t["labelled"], c["correct"], c["labelled"], alpha),
+        "error_rate": sequential.two_proportions(t["errors"], t["requests"], c["errors"], c["requests"], alpha),
+    }
+
+
+def verdict(treatment: VariantFigures, control: VariantFigures, accuracy: sequential.Sequence) -> str:
     name, base = treatment.variant, control.variant
-    accuracy = comparison["accuracy"]
     if treatment.labelled == 0 or control.labelled == 0:
         return f"no labelled requests yet for {name if treatment.labelled == 0 else base}: send POST /feedback"
-    if accuracy.p_value < ALPHA:
-        better = accuracy.difference > 0
-        return (f"{name} {'better' if better else 'worse'} than {base}: accuracy {accuracy.difference:+.1%} "
-                f"(95% CI {accuracy.low:+.1%} to {accuracy.high:+.1%}, p = {accuracy.p_value:.3g})")
-    needed = samples_needed(control.accuracy, treatment.accuracy)
+    last = accuracy.last()
+    if last["p_value"] < ALPHA:
+        better = last["difference"] > 0
+        return (f"{name} {'better' if better else 'worse'} than {base}: accuracy {last['difference']:+.1%} "
+                f"(95% confidence sequence {last['low']:+.1%} to {last['high']:+.1%}, "
+                f"always-valid p = {last['p_value']:.3g})")
+    needed = sequential.trials_to_detect(treatment.accuracy, control.accuracy, ALPHA)
     if needed is None:
         return f"no significant difference yet: {name} and {base} have the same accuracy so far"
-    more = max(0, needed - min(treatment.labelled, control.labelled))
+    more = max(1, needed - min(treatment.labelled, control.labelled))
     return (f"no significant difference yet: about {more} more labelled requests per variant needed to detect "
-            f"this effect ({accuracy.difference:+.1%}, p = {accuracy.p_value:.2f})")
+            f"this effect ({last['difference']:+.1%}, always-valid p = {last['p_value']:.2f})")
 
 
-def build_report(experiment: Experiment, rows: list[dict[str, Any]], state: dict[str, Any] | None = None) -> dict:
-    figures = {v.name: variant_figures(experiment, rows, v.name) for v in experiment.variants}
+def _course(buckets: np.ndarray, sequence: sequential.Sequence) -> dict[str, list[float]]:
+    """A comparison's course over time, from the first look the test counted, thinned to SERIES_POINTS."""
+    looks = sequence.counted()
+    looks = looks[np.unique(np.linspace(0, len(looks) - 1, min(len(looks), SERIES_POINTS)).round().astype(int))] \
+        if len(looks) else looks
+    return {"time": buckets[looks].tolist(), "difference": sequence.difference[looks].tolist(),
+            "low": sequence.low[looks].tolist(), "high": sequence.high[looks].tolist()}
+
+
+def build_report(experiment: Experiment, totals: ExperimentTotals, state: dict[str, Any] | None = None) -> dict:
+    figures = {v.name: variant_figures(experiment, totals, v.name) for v in experiment.variants}
     control = figures[experiment.control]
     report = {
         "experiment": experiment.name,
@@ -112,17 +134,17 @@ def build_report(experiment: Experiment, rows: list[dict[str, Any]], state: dict
     for name, treatment in figures.items():
         if name == experiment.control:
             continue
-        comparison = compare(treatment, control)
+        fixed, running = compare(treatment, control), sequences(treatment, control)
         report["comparisons"].append({
             "variant": name,
             "against": experiment.control,
-            **{metric: asdict(result) for metric, result in comparison.items()},
-            "verdict": verdict(treatment, control, comparison),
+            **{metric: asdict(result) for metric, result in fixed.items()},
+            "sequential": {metric: sequence.last() for metric, sequence in running.items()},
+            "course": {metric: _course(totals.buckets, sequence) for metric, sequence in running.items()},
+            "verdict": verdict(treatment, control, running["accuracy"]),
         })
     return report
 
 
 def _public(figures: VariantFigures) -> dict[str, Any]:
-    data = asdict(figures)
-    data.pop("latencies")
-    return data
+    return {f.name: getattr(figures, f.name) for f in fields(figures) if f.name not in ("histogram", "cumulative")}

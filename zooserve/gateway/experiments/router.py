@@ -1,8 +1,12 @@
 """The running experiments: reloadable config, current weights (ramps, guardrail stops), assignment.
 
 The experiments layer (``layer.py``) asks ``get(name)`` whether a name is an experiment, ``choose`` for the
-variant that serves a request, and hands every answer to ``record``. Guardrails are evaluated off the request path
-from the recorded rows; a breach sets the variant's weight to zero until a person restores it.
+variant that serves a request, and hands every answer to ``record``. What the replicas must agree on (ramp weights,
+stops, restores, events) lives in the experiment database (state.py): a change made through one replica
+is written there, and every replica reads it back every ``refresh`` interval, so all serve the same
+weights within that bound. Guardrails are evaluated off the request path from the running totals, by the
+one replica that holds the guardrail lease; a breach sets the variant's weight to zero until a person
+restores it, and a ramp steps up only on a pass that found its variant within its guardrails.
 """
 
 from __future__ import annotations
@@ -10,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -20,36 +22,26 @@ from .assign import assign
 from .config import Experiment, ExperimentConfigError, ExperimentsFile, load
 from .metrics import ExperimentMetrics
 from .report import build_report, variant_figures
+from .state import GUARDRAIL_LEASE, ExperimentState, SharedState, replica_id
 from .store import Record, RecordStore
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class VariantState:
-    stopped_reason: str | None = None
-    stopped_at: float | None = None
-
-
-@dataclass
-class ExperimentState:
-    started: float = field(default_factory=time.time)
-    variants: dict[str, VariantState] = field(default_factory=dict)
-    events: list[dict] = field(default_factory=list)
-
-
 class ExperimentRouter:
     def __init__(self, path: Path | None, models: Iterable[str], store: RecordStore, seed: int | None = None,
-                 metrics: ExperimentMetrics | None = None):
+                 replica: str | None = None, metrics: ExperimentMetrics | None = None):
         self.path = path
         self.metrics = metrics or ExperimentMetrics()
         self.models = set(models)
         self.store = store
+        self.shared = SharedState(store.db, replica or replica_id())
         self.config = ExperimentsFile()
-        self.states: dict[str, ExperimentState] = {}
+        self.states: dict[str, ExperimentState] = {}  # the shared state as this replica last read it
         self.rng = random.Random(seed)
         self.last_error: str | None = None
         self._mtime: float | None = None
+        self._ensured: ExperimentsFile | None = None
         if path is not None:
             self.reload(raise_errors=True)
 
@@ -91,17 +83,37 @@ class ExperimentRouter:
     def names(self) -> list[str]:
         return list(self.config.by_name())
 
+    # --- the shared state ---
+
+    async def refresh(self) -> None:
+        """Reads the shared state again (first giving new experiments and ramps their rows)."""
+        config = self.config
+        if self._ensured is not config:
+            await asyncio.to_thread(self.shared.ensure, config.experiments)
+            self._ensured = config
+        states = await asyncio.to_thread(self.shared.load, self.names())
+        # the names configured now: the file may have been reloaded during the read
+        self.states = {name: states.get(name) or self.states.get(name) or ExperimentState() for name in self.names()}
+        self._export_weights()
+
+    async def follow(self, interval_s: float = 1.0) -> None:
+        """Keeps this replica's copy of the shared state at most ``interval_s`` (plus one read) old."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.refresh()
+            except Exception:  # the database may blip: keep serving the last state read, try again
+                log.exception("reading the shared experiment state failed")
+
     # --- traffic ---
 
-    def weights(self, experiment: Experiment, now: float | None = None) -> dict[str, float]:
-        """Configured weights, with a ramp's current step and stopped variants at zero."""
-        state = self.states[experiment.name]
-        now = time.time() if now is None else now
+    def weights(self, experiment: Experiment) -> dict[str, float]:
+        """Configured weights, with a ramp's current weight and stopped variants at zero."""
+        state = self.states.get(experiment.name) or ExperimentState()
         weights = {v.name: v.weight for v in experiment.variants}
         ramp = experiment.ramp
         if ramp:
-            steps = int((now - state.started) // ramp.every_s)
-            weights[ramp.variant] = min(ramp.max_weight, ramp.start_weight + steps * ramp.step)
+            weights[ramp.variant] = min(ramp.max_weight, state.ramp_weight or ramp.start_weight)
         for name, variant_state in state.variants.items():
             if variant_state.stopped_reason and name in weights:
                 weights[name] = 0.0
@@ -119,59 +131,75 @@ class ExperimentRouter:
             self.metrics.shadow_agreement.labels(record.experiment, record.model, str(record.agrees).lower()).inc()
         self.store.add(record)
 
-    # --- guardrails ---
+    # --- stops, restores, guardrails ---
 
-    def stop(self, experiment: str, variant: str, reason: str, guardrail: str = "manual") -> None:
-        state = self.states[experiment]
-        state.variants[variant] = VariantState(stopped_reason=reason, stopped_at=time.time())
-        state.events.append({"time": time.time(), "event": "stopped", "variant": variant, "guardrail": guardrail,
-                             "reason": reason})
-        self.metrics.guardrail_trips.labels(experiment, variant, guardrail).inc()
-        log.warning("experiment %s: variant %s stopped by guardrail %s: %s", experiment, variant, guardrail, reason)
-        self._export_weights()
+    async def stop(self, experiment: str, variant: str, reason: str, guardrail: str = "manual") -> bool:
+        """Stops the variant on every replica; False when it was stopped already."""
+        stopped = await asyncio.to_thread(self.shared.stop, experiment, variant, reason, guardrail)
+        if stopped:
+            self.metrics.guardrail_trips.labels(experiment, variant, guardrail).inc()
+            log.warning("experiment %s: variant %s stopped by %s: %s", experiment, variant, guardrail, reason)
+        await self.refresh()
+        return stopped
 
-    def restore(self, experiment: str, variant: str) -> None:
-        state = self.states[experiment]
-        state.variants.pop(variant, None)
-        state.events.append({"time": time.time(), "event": "restored", "variant": variant})
-        log.warning("experiment %s: variant %s restored by an operator", experiment, variant)
-        self._export_weights()
+    async def restore(self, experiment: str, variant: str) -> bool:
+        restored = await asyncio.to_thread(self.shared.restore, experiment, variant)
+        if restored:
+            log.warning("experiment %s: variant %s restored by an operator", experiment, variant)
+        await self.refresh()
+        return restored
 
-    async def evaluate(self) -> list[guardrails.Breach]:
-        """Checks every running variant against its control; stops the ones that breach a limit."""
+    async def evaluate(self, lease_s: float = 30.0) -> list[guardrails.Breach]:
+        """If this replica holds (or takes) the guardrail lease: checks every running variant against its
+        control, stops the ones that breach a limit, and steps up the ramps whose variant holds."""
+        if not await asyncio.to_thread(self.shared.lease, GUARDRAIL_LEASE, lease_s):
+            return []
         breaches = []
         for experiment in self.config.experiments:
-            rows = await self.store.records(experiment.name)
-            control = variant_figures(experiment, rows, experiment.control)
+            totals = await self.store.aggregates(experiment.name)
+            control = variant_figures(experiment, totals, experiment.control)
+            state = self.states.get(experiment.name) or ExperimentState()
             for variant in experiment.variants:
-                stopped = self.states[experiment.name].variants.get(variant.name)
+                stopped = state.variants.get(variant.name)
                 if variant.name == experiment.control or (stopped and stopped.stopped_reason):
                     continue
-                breach = guardrails.check(experiment, variant_figures(experiment, rows, variant.name), control)
+                breach = guardrails.check(experiment, variant_figures(experiment, totals, variant.name), control)
                 if breach:
-                    self.stop(experiment.name, variant.name, breach.detail, breach.guardrail)
                     breaches.append(breach)
-        self._export_weights()
+                    await self.stop(experiment.name, variant.name, breach.detail, breach.guardrail)
+                elif experiment.ramp and experiment.ramp.variant == variant.name:
+                    await self._step(experiment)
+        await self.refresh()
         return breaches
 
+    async def _step(self, experiment: Experiment) -> None:
+        weight = await asyncio.to_thread(self.shared.step_ramp, experiment)
+        if weight is not None:
+            log.info("experiment %s: ramp of %s up to weight %g", experiment.name, experiment.ramp.variant, weight)
+
     async def guard(self, interval_s: float = 10.0) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await self.evaluate()
-            except Exception:  # a failing evaluation must not stop the loop (the database may blip)
-                log.exception("guardrail evaluation failed")
+        """Evaluates the guardrails every ``interval_s`` when this replica holds the lease (it lasts three
+        intervals: a replica that dies or hangs is replaced by another within that time)."""
+        try:
+            while True:
+                await asyncio.sleep(interval_s)
+                try:
+                    await self.evaluate(lease_s=3 * interval_s)
+                except Exception:  # a failing evaluation must not stop the loop (the database may blip)
+                    log.exception("guardrail evaluation failed")
+        finally:  # shutting down: another replica may take over at once
+            await asyncio.to_thread(self.shared.release, GUARDRAIL_LEASE)
 
     async def report(self, name: str) -> dict:
         experiment = self.config.by_name()[name]
-        rows = await self.store.records(name)
-        state = self.states[name]
+        totals = await self.store.aggregates(name)
+        state = self.states.get(name) or ExperimentState()
         public_state = {
             "weights": self.weights(experiment),
             "stopped": {v: s.stopped_reason for v, s in state.variants.items() if s.stopped_reason},
             "events": list(state.events),
         }
-        return build_report(experiment, rows, public_state)
+        return build_report(experiment, totals, public_state)
 
     def _export_weights(self) -> None:
         for experiment in self.config.experiments:

@@ -2,7 +2,8 @@
 
 Two bodies, one mapping: the gateway's own routes answer ``{"error": {"code", "message"}}``, the Open
 Inference Protocol's ``{"error": "<message>"}``; both carry the table's status, ``Retry-After`` where the
-error is retryable and ``X-Variant`` where an experiment's variant failed.
+error is retryable, ``WWW-Authenticate`` where it names a challenge and ``X-Variant`` where an experiment's
+variant failed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ VARIANT_HEADER = "X-Variant"
 
 def error_headers(error: GatewayError, retry_after_s: int) -> dict[str, str] | None:
     headers = {"Retry-After": str(retry_after_s)} if error.retryable else {}
+    if error.challenge is not None:
+        headers["WWW-Authenticate"] = error.challenge
     if error.variant is not None:  # a request on an experiment: the variant that failed
         headers[VARIANT_HEADER] = error.variant
     return headers or None

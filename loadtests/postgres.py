@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL server for tests: initdb + pg_ctl on a temp directory and a free port.
+"""A throwaway PostgreSQL server for the tests and loadtests/ab_store.py: initdb + pg_ctl on a temp directory
+and a free port.
 
 Debian's postgresql package (installed by `make test` through scripts/system-deps.sh) provides the
 binaries; as root the server runs as the ``postgres`` user, as PostgreSQL requires.
@@ -15,7 +16,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import free_port
+from zooserve.torchserve import free_port
 
 
 def postgres_bin() -> Path | None:
