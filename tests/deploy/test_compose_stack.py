@@ -165,6 +165,6 @@ def test_stopping_the_stack_drains_the_requests_in_flight(stack):
     in_flight, statuses, _ = across_a_signal(stack.url("GATEWAY_PORT"),
                                              lambda: stopped.append(stack.compose("stop", "--timeout", "60")))
     assert stopped[0].returncode == 0, stopped[0].stderr
-    assert in_flight >= len(statuses) // 2, f"only {in_flight} requests were in flight at the stop"
+    assert in_flight >= len(statuses) // 4, f"only {in_flight} requests were in flight at the stop"
     assert statuses == [200] * len(statuses), "a request in flight was lost"
     print(f"compose stop: {in_flight} of {len(statuses)} requests in flight, all answered 200")
