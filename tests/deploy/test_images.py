@@ -12,7 +12,7 @@ from loadtests.docker import GATEWAY_IMAGE, SLIM_GATEWAY_IMAGE, TORCHSERVE_IMAGE
 from loadtests.pod import LOCKED_DOWN, MODEL, WORKDIR, across_a_signal, gateway_url, predict, running_pod
 
 pytestmark = pytest.mark.e2e
-IN_FLIGHT = 32  # requests sent together; the gateway gets SIGTERM when the first is answered
+IN_FLIGHT = 32  # requests sent together; the gateway gets SIGTERM once all have reached it
 
 
 @pytest.fixture(scope="module")

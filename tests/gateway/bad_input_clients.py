@@ -167,9 +167,10 @@ def default_image() -> bytes:
 
 
 def wait_until_loaded(gateway, model: str, timeout_s: float = 300) -> None:
-    """Predicts until the model answers 200. A busy machine can take longer than a request's deadline to load
-    a model: the request gets 504 model_loading, the load goes on, and a retry finds it loaded."""
+    """Predicts until the model answers 200. A busy machine can take longer than a request's wait to load
+    a model: the request gets 503 model_loading with Retry-After, the load goes on, and a retry finds it loaded."""
     deadline = time.monotonic() + timeout_s
-    while (response := gateway.predict(model)).status_code == 504 and time.monotonic() < deadline:
+    while (response := gateway.predict(model)).status_code == 503 and time.monotonic() < deadline:
         assert response.json()["error"]["code"] == "model_loading", response.text
+        time.sleep(int(response.headers["Retry-After"]))
     assert response.status_code == 200, response.text

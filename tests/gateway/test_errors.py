@@ -1,5 +1,6 @@
 """The one error table (zooserve/gateway/errors.py): an error class new to every transport gets the status, the
-gRPC code and the Retry-After of the class it extends, on REST (both of its paths), v2 REST, gRPC and v2 gRPC."""
+gRPC code and the Retry-After of the class it extends, on REST (both of its paths), v2 REST, gRPC and v2 gRPC;
+an error that knows when to come back (a model loading) sends its own Retry-After on all of them."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ class TooBlurry(Unprocessable):  # 422, INVALID_ARGUMENT, no Retry-After
 
 @pytest.mark.parametrize(("error", "status", "code", "retry"), [
     (ClosedForMaintenance("closed for maintenance"), 503, grpc.StatusCode.UNAVAILABLE, True),
+    (ClosedForMaintenance("closed for an hour", retry_after_s=3600), 503, grpc.StatusCode.UNAVAILABLE, True),
     (TooBlurry("too blurry to classify"), 422, grpc.StatusCode.INVALID_ARGUMENT, False),
-], ids=["retryable", "client-error"])
+], ids=["retryable", "own-retry-after", "client-error"])
 def test_a_new_error_class_maps_on_every_transport(gateway, error: GatewayError, status, code, retry):
     core = gateway.server.gateway
 
@@ -37,7 +39,7 @@ def test_a_new_error_class_maps_on_every_transport(gateway, error: GatewayError,
 
     core._validate = fail  # this gateway's check of every prediction raises the new error
     try:
-        retry_after = str(core.settings.retry_after_s) if retry else None
+        retry_after = str(error.retry_after_s or core.settings.retry_after_s) if retry else None
         image = photo("chelsea.jpg")
         for path in ("/predict/resnet18", "/predict/resnet18?unused=1"):  # ahead of FastAPI, and through it
             answer = gateway.predict(path.removeprefix("/predict/"), body=image)

@@ -174,12 +174,15 @@ async def _slow_first_bytes_proxy(host: str, port: int, delay: float):
         proxy.close()
 
 
-def test_a_model_still_loading_is_504_then_served(start_gateway, management, gateway):
+def test_a_model_still_loading_is_503_with_retry_after_then_served(start_gateway, management, gateway):
     model = "squeezenet1_0"
     management.unload(model)
     with start_gateway(request_timeout_s=0.5) as hurried:
-        assert error(hurried.predict(model)) == (
-            504, "model_loading", f"model '{model}' is still loading on backend 'local'; retry shortly")
+        started = time.monotonic()
+        response = hurried.predict(model)
+        assert time.monotonic() - started < 0.5  # half the deadline, not all of it: no 504
+        assert error(response) == (503, "model_loading", f"model '{model}' is loading on backend 'local'; retry in 1 s")
+        assert response.headers["Retry-After"] == "1"  # the first load: ZOO_RETRY_AFTER_S
         # the load goes on without the request that started it
         hurried.wait_for_metric("zoo_model_loads_total", 1.0, model=model, outcome="loaded")
         assert model in management.registered()

@@ -148,7 +148,8 @@ def test_a_request_over_its_deadline_is_504_and_the_worker_is_not_wedged(reliabi
     fraction of its service time: 504 at the deadline, and the same worker answers the next request as
     soon as it has finished the abandoned one."""
     torchserve, body = reliability_torchserve, photo("chelsea.jpg")
-    with gateway_process(torchserve, request_timeout_s=900) as gateway:  # room for the load (tens of seconds)
+    # room for the load (tens of seconds), waited for within the request rather than answered 503 model_loading
+    with gateway_process(torchserve, request_timeout_s=900, load_wait_s=900) as gateway:
         first = httpx.post(f"{gateway.url}/predict/{SLOW_MODEL}", content=body, timeout=900)
         assert first.status_code == 200, first.text
         # its time inside TorchServe (a first inference, if anything slower than the next ones)

@@ -148,9 +148,7 @@ class Gateway:
                 self._validate(request, info.num_classes)
                 reply, backend_s, load_s = await self.backend_of(request.model).predict(
                     request.model, request.version, request.image, request.topk, deadline)
-            except (DeadlineExceeded, TimeoutError) as error:
-                if isinstance(error, DeadlineExceeded) and error.code != DeadlineExceeded.default_code:
-                    raise  # a more precise one (the model is still loading)
+            except (DeadlineExceeded, TimeoutError):
                 # one message wherever the time ran out: in the gateway, on the way, or inside TorchServe
                 raise DeadlineExceeded(
                     f"no answer for {request.model!r} within the deadline of {deadline.seconds:g} s") from None

@@ -1,8 +1,8 @@
 """Every error a client can get, typed once: the one error table.
 
 Each class declares its HTTP ``status``, its gRPC status code (``grpc_code``, a ``grpc.StatusCode`` name),
-whether its answers tell the client when to retry (``retryable``: ``Retry-After``, of
-``ZOO_RETRY_AFTER_S`` seconds, on every transport) and the authentication scheme REST answers ask for
+whether its answers tell the client when to retry (``retryable``: ``Retry-After``, on every transport, of
+the error's own ``retry_after_s`` where it knows better, else ``ZOO_RETRY_AFTER_S`` seconds) and the authentication scheme REST answers ask for
 (``challenge``: ``WWW-Authenticate``). A subclass inherits all four, so a new error needs no
 change in any transport. ``code`` is a stable machine-readable string (the same codes the TorchServe
 handler uses for image errors), ``message`` a sentence for people, ``variant`` the experiment's variant
@@ -19,10 +19,11 @@ class GatewayError(Exception):
     challenge: str | None = None
     default_code = "internal"
 
-    def __init__(self, message: str, code: str | None = None):
+    def __init__(self, message: str, code: str | None = None, retry_after_s: int | None = None):
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
+        self.retry_after_s = retry_after_s  # None: the gateway's ZOO_RETRY_AFTER_S
         self.variant: str | None = None
 
 
@@ -105,6 +106,12 @@ class BackendUnavailable(GatewayError):
 
     status, grpc_code, retryable = 503, "UNAVAILABLE", True
     default_code = "backend_unavailable"
+
+
+class ModelLoading(BackendUnavailable):
+    """The model is being loaded (a cold start): retry after the seconds its load is expected to take still."""
+
+    default_code = "model_loading"
 
 
 class OverMemoryBudget(BackendUnavailable):

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=30.0, gt=0, description="deadline of one prediction, end to end")
     load_timeout_s: float = Field(default=300.0, gt=0, description="registering a model on TorchServe")
     heavy_load_timeout_s: float = Field(default=900.0, gt=0, description="the same for models marked heavy")
+    load_wait_s: float = Field(
+        default=10.0, ge=0, description="how long a request waits for its model to load (a cold start) before it "
+        "is answered 503 model_loading with Retry-After; never more than half of what is left of its deadline")
     retry_after_s: int = Field(default=1, ge=0, description="Retry-After sent with 429 and 503")
     shutdown_grace_s: float = Field(default=30.0, ge=0, description="time in-flight requests get on SIGTERM")
 

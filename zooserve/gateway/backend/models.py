@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from contextlib import asynccontextmanager
 
 from ..catalog import Catalog
 from ..deadline import Deadline
-from ..errors import BackendUnavailable, DeadlineExceeded, Overloaded, OverMemoryBudget
+from ..errors import BackendUnavailable, DeadlineExceeded, ModelLoading, Overloaded, OverMemoryBudget
 from ..metrics import Metrics
 from ..settings import GiB, Settings
 from .management import Management
@@ -44,6 +45,8 @@ class ModelManager:
         self._loaded: OrderedDict[str, int] = OrderedDict()  # name -> estimated bytes, LRU first
         self._in_use: Counter[str] = Counter()
         self._loading: dict[str, asyncio.Task] = {}
+        self._load_started: dict[str, float] = {}  # when the load in progress was asked for (monotonic)
+        self._load_seconds: dict[str, float] = {}  # how long the last load of each model took, queue included
         self._load_lock = asyncio.Lock()  # one load at a time: loads compete for the same cores and memory
         self._synced = False
 
@@ -88,18 +91,32 @@ class ModelManager:
         if task is None:  # the first request starts the load; later ones wait for the same one
             task = self._loading[name] = asyncio.create_task(self._load(name))
             task.add_done_callback(self._load_done)
+            self._load_started[name] = started
+        # A cold start may take longer than a deadline (a large model, or one queued behind other loads): the
+        # request waits a bounded while, keeping at least half its deadline for the prediction itself, then
+        # is told when to come back. Shielded: the load goes on for the retry (and for the others waiting).
+        wait = min(self.settings.load_wait_s, deadline.remaining() / 2)
         try:
-            # shielded: a request giving up does not cancel a load that others (or the next try) will use
-            await asyncio.wait_for(asyncio.shield(task), deadline.remaining())
+            await asyncio.wait_for(asyncio.shield(task), wait)
         except TimeoutError:
-            raise DeadlineExceeded(
-                f"model {name!r} is still loading on backend {self.name!r}; retry shortly",
-                code="model_loading",
-            ) from None
+            retry_after = self._retry_after(name)
+            raise ModelLoading(f"model {name!r} is loading on backend {self.name!r}; retry in {retry_after} s",
+                               retry_after_s=retry_after) from None
         return time.monotonic() - started
 
+    def _retry_after(self, name: str) -> int:
+        """Seconds until ``name``'s load is expected to end: its last load's duration on this backend less the
+        time this one has run; the configured Retry-After where nothing is known (or it is overdue)."""
+        elapsed = time.monotonic() - self._load_started.get(name, time.monotonic())
+        expected = self._load_seconds.get(name, 0.0) - elapsed
+        return max(self.settings.retry_after_s, math.ceil(expected), 1)
+
     def _load_done(self, task: asyncio.Task) -> None:
-        self._loading = {n: t for n, t in self._loading.items() if t is not task}
+        for name in [n for n, t in self._loading.items() if t is task]:
+            del self._loading[name]
+            asked = self._load_started.pop(name)
+            if not task.cancelled() and task.exception() is None:
+                self._load_seconds[name] = time.monotonic() - asked
         if not task.cancelled():
             task.exception()  # the waiting requests got it; retrieved here too when all gave up waiting
 

@@ -47,7 +47,7 @@ class Servicer:
 async def abort(context: grpc.aio.ServicerContext, error: GatewayError, rid: str, retry_after_s: int) -> None:
     metadata = [("zoo-error-code", error.code), ("x-request-id", rid)]
     if error.retryable:
-        metadata.append(("retry-after", str(retry_after_s)))
+        metadata.append(("retry-after", str(error.retry_after_s or retry_after_s)))
     if error.variant is not None:
         metadata.append(("x-variant", error.variant))
     await context.abort(grpc.StatusCode[error.grpc_code], error.message, tuple(metadata))

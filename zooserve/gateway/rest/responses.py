@@ -19,7 +19,7 @@ VARIANT_HEADER = "X-Variant"
 
 
 def error_headers(error: GatewayError, retry_after_s: int) -> dict[str, str] | None:
-    headers = {"Retry-After": str(retry_after_s)} if error.retryable else {}
+    headers = {"Retry-After": str(error.retry_after_s or retry_after_s)} if error.retryable else {}
     if error.challenge is not None:
         headers["WWW-Authenticate"] = error.challenge
     if error.variant is not None:  # a request on an experiment: the variant that failed
