@@ -18,6 +18,7 @@ class OpenVino(Runtime):
     name = "openvino"
 
     def __init__(self, compiled: ov.CompiledModel):
+        self.compiled = compiled
         self.request = compiled.create_infer_request()
 
     @classmethod
@@ -34,8 +35,11 @@ class OpenVino(Runtime):
     @classmethod
     def load(cls, source: ModelSource, options: RuntimeOptions) -> OpenVino:
         core = ov.Core()
+        # No pinning: each worker process would pin its threads to the first cores, so TorchServe's workers
+        # would all share them and leave the others idle (two single-threaded resnet18 workers side by side
+        # on 2 cores each ran at half the speed of an unpinned one; tests/handler/test_runtimes.py).
         config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": options.threads,
-                  "PERFORMANCE_HINT": "LATENCY"}
+                  "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
         return cls(core.compile_model(core.read_model(source.directory / IR_FILE), "CPU", config))
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
