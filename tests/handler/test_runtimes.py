@@ -63,7 +63,7 @@ def test_service_on_an_exported_runtime_answers_as_eager_does(tmp_path):
 
 def test_openvino_workers_do_not_pin_their_threads(tmp_path):
     """TorchServe runs several worker processes: OpenVINO's default pinning would put them all on the same
-    first cores (the served throughput of resnet18 halved on 2 cores), so a worker never pins."""
+    first cores (loadtests/openvino_pinning.py measures what that costs), so a worker never pins."""
     build, inputs, photos, reference = eager_reference(SMALL[0], tmp_path)
     directory = tmp_path / "openvino"
     directory.mkdir()

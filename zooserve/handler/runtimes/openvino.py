@@ -36,8 +36,7 @@ class OpenVino(Runtime):
     def load(cls, source: ModelSource, options: RuntimeOptions) -> OpenVino:
         core = ov.Core()
         # No pinning: each worker process would pin its threads to the first cores, so TorchServe's workers
-        # would all share them and leave the others idle (two single-threaded resnet18 workers side by side
-        # on 2 cores each ran at half the speed of an unpinned one; tests/handler/test_runtimes.py).
+        # would all share them and leave the others idle (measured by loadtests/openvino_pinning.py).
         config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": options.threads,
                   "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
         return cls(core.compile_model(core.read_model(source.directory / IR_FILE), "CPU", config))
