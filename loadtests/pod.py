@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import httpx
 
 from .docker import ROOT, docker, published_port, remove, unique, wait_healthy
+from .metrics import metric
 
 LOCKED_DOWN = ("--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true")
 WORKDIR = "/var/lib/zooserve/torchserve"  # TorchServe's working directory in the image (ZOO_TS_WORKDIR)
@@ -91,6 +92,4 @@ def across_a_signal(url: str, stop, count: int = 32) -> tuple[int, list[int], fl
 
 def _in_flight(url: str) -> float:
     """The gateway's own count of MODEL's requests in flight (its /metrics)."""
-    series = f'zoo_requests_in_flight{{model="{MODEL}"}} '
-    metrics = httpx.get(f"{url}/metrics", timeout=10, trust_env=False).text
-    return next((float(line.removeprefix(series)) for line in metrics.splitlines() if line.startswith(series)), 0.0)
+    return metric(httpx.get(f"{url}/metrics", timeout=10, trust_env=False).text, "zoo_requests_in_flight", model=MODEL)

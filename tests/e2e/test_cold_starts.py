@@ -19,15 +19,18 @@ import pytest
 
 from tests.conftest import free_port, photo, torchserve_ports
 from tests.gateway.test_main import Process, backends_env
+from loadtests.metrics import metric
 from zooserve.gateway.catalog import Catalog
+from zooserve.gateway.settings import Settings
 from zooserve.snapshot import FILE_NAME
 from zooserve.store.build import ArchiveOptions, build_archive
 from zooserve.store.catalog import write_catalog
 from zooserve.zoo import list_models
 
 pytestmark = pytest.mark.e2e
-LOAD_WAIT_S = 10.0  # ZOO_LOAD_WAIT_S, the gateway's default
-DEADLINE_S = 30.0  # ZOO_REQUEST_TIMEOUT_S, the gateway's default
+# the serve command runs with the gateway's defaults but for its addresses and memory budget
+LOAD_WAIT_S = Settings.model_fields["load_wait_s"].default
+DEADLINE_S = Settings.model_fields["request_timeout_s"].default
 PER_ROW_S = 900.0  # a row's first request to its first 200, retries included: the heaviest load's timeout
 SEED_ROWS = list_models(seed_only=True)
 
@@ -82,8 +85,7 @@ def test_every_seed_row_in_turn_answers_200_or_503_with_retry_after_never_504(se
             walk[name] = first_answer(http, name)
             print(f"{name}: " + ", ".join(f"{status} in {seconds:.1f} s" + (f" (Retry-After {after})" if after else "")
                                           for status, seconds, after in walk[name]), flush=True)
-        unloads = sum(float(line.rpartition(" ")[2]) for line in http.get("/metrics").text.splitlines()
-                      if line.startswith("zoo_model_unloads_total{"))
+        unloads = metric(http.get("/metrics").text, "zoo_model_unloads_total")
     for name, answers in walk.items():
         *loading, last = answers
         assert last[0] == 200, f"{name}: {answers}"

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import grpc
 import httpx
 import psutil
-from prometheus_client.parser import text_string_to_metric_families
 
+from loadtests.metrics import metric
 from tests.conftest import free_port
 from tests.gateway.test_main import Process, backends_env
 from zooserve._proto import zooserve_pb2 as pb
@@ -69,9 +69,7 @@ class GatewayProcess:
 
     def metric(self, name: str, **labels: str) -> float:
         """The sum of the samples of ``name`` whose labels include ``labels`` (0 when there are none)."""
-        text = httpx.get(f"{self.url}/metrics", timeout=30).text
-        return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-                   if sample.name == name and labels.items() <= sample.labels.items())
+        return metric(httpx.get(f"{self.url}/metrics", timeout=30).text, name, **labels)
 
     def terminate(self) -> str:
         """SIGTERM, then the process's whole output once it has exited (asserting exit status 0)."""

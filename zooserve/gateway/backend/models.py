@@ -112,13 +112,13 @@ class ModelManager:
         return max(self.settings.retry_after_s, math.ceil(expected), 1)
 
     def _load_done(self, task: asyncio.Task) -> None:
+        # the exception is retrieved here too: the waiting requests got it, or all of them gave up waiting
+        loaded = not task.cancelled() and task.exception() is None
         for name in [n for n, t in self._loading.items() if t is task]:
             del self._loading[name]
             asked = self._load_started.pop(name)
-            if not task.cancelled() and task.exception() is None:
+            if loaded:
                 self._load_seconds[name] = time.monotonic() - asked
-        if not task.cancelled():
-            task.exception()  # the waiting requests got it; retrieved here too when all gave up waiting
 
     async def _load(self, name: str) -> None:
         async with self._load_lock:
