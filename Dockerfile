@@ -82,6 +82,9 @@ RUN if [ "${VARIANT}" = cpu ]; then \
 
 # the project as app-gateway installed it (code, generated gRPC modules, bytecode), installed here too
 FROM deps-torchserve AS app-torchserve
+# all: every archive carries its measured runtime's artefact (zooserve/zoo/data/runtimes.json); else only
+# these models' (comma-separated), the others serve on eager (`make images` keeps the test image small so)
+ARG MEASURED_RUNTIMES=all
 COPY --from=app-gateway /app /app
 RUN pip install --no-deps --no-build-isolation -e . \
     # every registry entry as model_store/<name>.mar, and the catalog snapshot beside them, which the gateway
@@ -89,6 +92,7 @@ RUN pip install --no-deps --no-build-isolation -e . \
     # a store built with the published weights); a fixed-seed archive on eager is a few KiB, one whose
     # measured runtime needs an exported artefact carries it (and the weights in it)
     && ZOO_WEIGHTS=fixed-seed zooserve store build --all --store /app/model_store \
+       --measured-only "${MEASURED_RUNTIMES}" \
     && mkdir /opt/catalog && find /app/model_store -maxdepth 1 -name '*.json' -exec cp -t /opt/catalog {} +
 
 # ---------------------------------------------------------------------------------------------------------

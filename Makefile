@@ -60,14 +60,20 @@ wheelhouse/.stamp: requirements.txt requirements-gateway.txt requirements-dev.tx
 	touch $@
 wheelhouse: wheelhouse/.stamp
 
+# Only the models the container tests request carry their measured runtime's artefact in the TorchServe image
+# (the others serve on eager): exporting every one would add minutes and GBs to each test run. `all`: every one.
+# Both targets take it: the gateway's build runs the TorchServe stages too (its catalog snapshot comes from there).
+IMAGE_MEASURED_RUNTIMES ?= resnet18,squeezenet1_0,resnet8_digits
+ZOO_BUILD = $(DOCKER_BUILD) --build-arg MEASURED_RUNTIMES=$(IMAGE_MEASURED_RUNTIMES)
+
 # the gateway (no torch) and TorchServe (CPU) images, and the stand-ins for the third-party images of
 # docker-compose.yml that the compose test runs (tests/deploy/images); layers are cached between runs
 images: wheelhouse
 	DOCKER=$(DOCKER) scripts/base-image.sh $(LOCAL_BASE)
 	$(DOCKER_BUILD) -t $(LOCAL_PYTHON) --build-arg BASE_IMAGE=$(LOCAL_BASE) \
 		-f tests/deploy/images/python.Dockerfile tests/deploy/images
-	$(DOCKER_BUILD) --target gateway -t zooserve-gateway:$(IMAGE_TAG) .
-	$(DOCKER_BUILD) --target torchserve -t zooserve-torchserve:$(IMAGE_TAG)-cpu .
+	$(ZOO_BUILD) --target gateway -t zooserve-gateway:$(IMAGE_TAG) .
+	$(ZOO_BUILD) --target torchserve -t zooserve-torchserve:$(IMAGE_TAG)-cpu .
 	$(DOCKER_BUILD) -t zooserve-local/postgres:15 --build-arg BASE_IMAGE=$(LOCAL_BASE) \
 		-f tests/deploy/images/postgres.Dockerfile tests/deploy/images
 	$(DOCKER_BUILD) -t zooserve-local/prometheus:debian --build-arg BASE_IMAGE=$(LOCAL_BASE) \

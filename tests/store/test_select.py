@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import zipfile
 
@@ -15,6 +16,7 @@ from tests.conftest import requires_cuda
 from zooserve.handler.runtimes.onnxruntime import OnnxRuntime
 from zooserve.handler.runtimes.openvino import OpenVino
 from zooserve.store.__main__ import main as store_cli
+from zooserve.handler.service import cpu_threads
 from zooserve.store.build import ArchiveOptions, build_archive
 from zooserve.store.select import TOLERANCE, candidates, choose, compare, interleaved, select
 from zooserve.zoo.catalog import catalog_entry
@@ -143,3 +145,33 @@ def test_a_failed_export_at_build_leaves_the_archive_on_eager(data_file, tmp_pat
     assert zoo["runtime"] == "eager" and not {"model.xml", "model.bin"} & files
     assert zoo["selection"]["build_fallback"] == ("openvino left for eager: RuntimeError: export forced to fail "
                                                   "by the test")
+
+
+def test_measured_only_leaves_the_other_models_on_eager(data_file, tmp_path, capsys):
+    document = {"models": {name: {"runtime": "onnxruntime", "reason": "set by the test"}
+                           for name in (NAME, "resnet20_digits")}}
+    data_file.write_text(json.dumps(document))
+    store = tmp_path / "store"
+    assert store_cli(["build", NAME, "resnet20_digits", "--fixed-seed", "--store", str(store),
+                      "--measured-only", NAME]) == 0
+    files, zoo = archive(store / f"{NAME}.mar")
+    assert "model.onnx" in files and zoo["runtime"] == "onnxruntime"
+    files, zoo = archive(store / "resnet20_digits.mar")
+    assert "model.onnx" not in files and zoo["runtime"] == "eager"
+    assert zoo["selection"]["reason"] == "eager: the build left its measured runtime out (--measured-only)"
+    assert store_cli(["build", "resnet20_digits", "--fixed-seed", "--store", str(store), "--measured-only", "all"]) == 0
+    assert archive(store / "resnet20_digits.mar")[1]["runtime"] == "onnxruntime"
+    with pytest.raises(SystemExit):  # a name not in the registry is refused before anything is built
+        store_cli(["build", NAME, "--store", str(store), "--measured-only", "resnet8_digit"])
+    assert "resnet8_digit" in capsys.readouterr().err
+
+
+def test_side_by_side_runs_one_process_per_worker_each_on_its_own_cores(data_file):
+    assert store_cli(["select", NAME, "resnet20_digits", "--side-by-side", "--workers", "2", "--runtimes", "onnxruntime",
+                      "--rounds", "1", "--seconds", "0.1", "--output", str(data_file)]) == 0
+    models = json.loads(data_file.read_text())["models"]
+    assert set(models) == {NAME, "resnet20_digits"}
+    for entry in models.values():
+        assert entry["side_by_side"] == 2 and set(entry["candidates"]) == {"eager", "onnxruntime"}
+        assert len(entry["cores"]) == entry["threads"] == cpu_threads(0, 2)
+        assert set(entry["cores"]) <= os.sched_getaffinity(0)

@@ -1,7 +1,7 @@
 """``zooserve store build [NAMES... | --all] [--store DIR] [--weights NAME=FILE] [--pretrained | --fixed-seed]
-[--runtime NAME]``: the archives, then the catalog snapshot beside them (``catalog.json``); and
-``zooserve store select [NAMES... | --all]``: measures each model's runtimes and rewrites its entry of
-zooserve/zoo/data/runtimes.json. ``python -m zooserve.store ...`` is the same program.
+[--runtime NAME | --measured-only NAMES]``: the archives, then the catalog snapshot beside them
+(``catalog.json``); and [NAMES... | --all]``: measures each model's runtimes and rewrites its entry
+of zooserve/zoo/data/runtimes.json. ``python -m zooserve.store ...`` is the same program.
 
 By default (``ZOO_WEIGHTS=pretrained``) every entry a library publishes weights for gets them: from the
 library's cache, or downloaded when its hub answers; where they cannot be had the archive falls back to
@@ -28,7 +28,7 @@ from zooserve.zoo.runtimes import RUNTIMES_FILE, load_choices, save_choices
 from .build import DEFAULT_STORE, ArchiveOptions, build_archive, wants_rebuild
 from .catalog import is_current, write_catalog
 from .published import weights_mode
-from .select import select
+from .select import select, select_side_by_side
 
 log = logging.getLogger("zooserve.store")
 
@@ -38,6 +38,18 @@ def _weights_arg(text: str) -> tuple[str, Path]:
     if not sep or not name or not path:
         raise argparse.ArgumentTypeError(f"expected NAME=FILE, got {text!r}")
     return name, Path(path)
+
+
+def _names_arg(text: str) -> frozenset[str] | None:
+    if text == "all":
+        return None
+    names = frozenset(n for n in text.split(",") if n)
+    for name in names:
+        try:
+            model_info(name)
+        except UnknownModelError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return names
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,8 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--if-missing", action="store_true",
                        help="skip archives that exist (a fixed-seed one is rebuilt when its published weights "
                        "can be had), and a current catalog snapshot")
-    build.add_argument("--runtime", choices=RUNTIME_NAMES,
+    runtime = build.add_mutually_exclusive_group()
+    runtime.add_argument("--runtime", choices=RUNTIME_NAMES,
                        help=f"serve on this runtime (default: the one measured for the model, {RUNTIMES_FILE.name})")
+    runtime.add_argument("--measured-only", type=_names_arg, metavar="NAMES",
+                       help="only these models (comma-separated; all: every one, the default) on their measured "
+                         "runtime, the others on eager")
     select = commands.add_parser("select", help=f"measure each model's runtimes, rewrite its entry of {RUNTIMES_FILE.name}")
     select.add_argument("names", nargs="*", help="registry names (default with --all: every entry)")
     select.add_argument("--all", action="store_true", help="every registry entry")
@@ -72,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="serving workers (each gets cores / workers threads)")
     select.add_argument("--runtimes", default=",".join(RUNTIME_NAMES), help="those to try (eager always)")
     select.add_argument("--device", default="cpu", help="cpu, or cuda (float16 and the CUDA providers tried too)")
+    select.add_argument("--side-by-side", action="store_true",
+                        help="measure as many models at once as there are workers, each process on its own cores")
     select.add_argument("--output", type=Path, default=RUNTIMES_FILE)
     return parser
 
@@ -79,11 +97,16 @@ def _parser() -> argparse.ArgumentParser:
 def _select(names: list[str], args) -> int:
     choices = load_choices(args.output)
     threads = cpu_threads(0, args.workers)
-    for name in tqdm(names, desc="runtimes", unit="model"):
-        choices[name] = select(name, args.batch_size, threads, args.rounds, args.seconds, torch.device(args.device),
-                               runtimes=tuple(args.runtimes.split(",")))
+    options = {"batch_size": args.batch_size, "rounds": args.rounds, "seconds": args.seconds,
+               "device": torch.device(args.device), "runtimes": tuple(args.runtimes.split(","))}
+    if args.side_by_side:
+        measured = select_side_by_side(names, args.workers, threads, **options)
+    else:
+        measured = ((name, select(name, threads=threads, **options)) for name in names)
+    for name, entry in tqdm(measured, total=len(names), desc="runtimes", unit="model"):
+        choices[name] = entry
         save_choices(choices, args.output)  # after each model: a long run keeps what it measured
-        print(f"{name}: {choices[name]['reason']}")
+        print(f"{name}: {entry['reason']}")
     return 0
 
 
@@ -107,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     options = ArchiveOptions(
         seed=args.seed, weights=dict(args.weights), pretrained=pretrained, batch_size=args.batch_size,
         max_batch_delay_ms=args.max_batch_delay, workers=args.workers, runtime=args.runtime,
+        measured_only=args.measured_only,
     )
     todo = [n for n in names if not args.if_missing or wants_rebuild(args.store / f"{n}.mar", n, options)]
     for name in tqdm(todo, desc="archives", unit="model", disable=not todo):

@@ -66,7 +66,10 @@ class ArchiveOptions:
     batch_size: int = BATCH_SIZE
     max_batch_delay_ms: int = MAX_BATCH_DELAY_MS
     workers: int = WORKERS
-    runtime: str | None = None  # None: the measured choice (zooserve/zoo/data/runtimes.json), else eager
+    runtime: str | None = None  # None: the measured choice (zooserve/zoo/data/runtimes.json), else this one
+    # None: every model on its measured runtime; else only these, the others on eager (a build that exports
+    # little: the test image)
+    measured_only: frozenset[str] | None = None
 
 
 @dataclass
@@ -117,6 +120,8 @@ def _write_weights(name: str, options: ArchiveOptions, workdir: Path) -> str:
 def chosen_runtime(name: str, options: ArchiveOptions) -> RuntimeChoice:
     if options.runtime:
         return RuntimeChoice(options.runtime, {"reason": f"--runtime {options.runtime} given to the build"})
+    if options.measured_only is not None and name not in options.measured_only:
+        return RuntimeChoice(DEFAULT_RUNTIME, {"reason": "eager: the build left its measured runtime out (--measured-only)"})
     entry = load_choices().get(name)
     if entry is None:
         return RuntimeChoice(DEFAULT_RUNTIME, {"reason": "not measured (zooserve store select): eager"})

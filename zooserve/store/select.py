@@ -9,18 +9,24 @@ only, with the threads of a serving worker, in interleaved rounds (every round r
 a shuffled order, so a drift of the machine's speed falls on all alike); the fastest by median wins. A
 runtime whose export fails, or that disagrees, is left out with the reason written down.
 
+``--side-by-side`` measures as many models at once as the archives have serving workers, each process
+pinned to its own cores (a worker's threads' worth), as the workers share the machine when serving: each
+runtime is timed beside a busy neighbour, as it will serve, and the whole zoo takes about half the time
+on two cores. Every entry records the cores it was measured on and how many ran side by side.
+
 The results go to zooserve/zoo/data/runtimes.json (``zooserve.zoo.runtimes``), which archive builds read,
 so a build exports only the chosen runtime's artefact and measures nothing.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +46,7 @@ from zooserve.handler.runtimes import (
 )
 from zooserve.machine import describe_machine
 from zooserve.zoo import create_model, model_info
+from zooserve.zoo.catalog import catalog_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = ROOT / "tests" / "data"
@@ -206,3 +213,39 @@ def try_candidates(wanted: list[Candidate], build, workdir: Path, inputs: torch.
         if record["agrees"]:
             loaded[candidate.key] = runtime
     return records, loaded
+
+
+def select_side_by_side(names: list[str], processes: int, threads: int, **options) -> Iterator[tuple[str, dict]]:
+    """``select`` for every model, ``processes`` at a time, each process pinned to its own ``threads`` cores;
+    (name, entry) as each finishes. The heaviest models go first, so that no process is left with one
+    at the end."""
+    cores = sorted(os.sched_getaffinity(0))
+    if processes * threads > len(cores):
+        raise ValueError(f"{processes} processes x {threads} threads need more than the {len(cores)} cores here")
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or torch state inherited
+    core_sets = context.Queue()
+    for index in range(processes):
+        core_sets.put(cores[index * threads:(index + 1) * threads])
+    heaviest_first = sorted(names, key=lambda name: catalog_entry(name)["macs"], reverse=True)
+    work = [(name, threads, processes, options) for name in heaviest_first]
+    # a fresh process per model (its memory is returned), which borrows a free core set for its run
+    with context.Pool(processes, initializer=_share, initargs=(core_sets,), maxtasksperchild=1) as pool:
+        yield from pool.imap_unordered(_select_pinned, work)
+
+
+_core_sets = None  # in a selection process: the queue of free core sets
+
+
+def _share(core_sets) -> None:
+    global _core_sets
+    _core_sets = core_sets
+
+
+def _select_pinned(job: tuple[str, int, int, dict]) -> tuple[str, dict]:
+    name, threads, processes, options = job
+    cores = _core_sets.get()
+    try:
+        os.sched_setaffinity(0, cores)
+        return name, select(name, threads=threads, **options) | {"cores": cores, "side_by_side": processes}
+    finally:
+        _core_sets.put(cores)
