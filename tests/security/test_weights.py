@@ -115,7 +115,8 @@ def poisoned_archive(store: Path, name: str, weights: bytes, weights_file: str, 
     ``weights_file`` (and its model-config.yaml naming that file), as an attacker with write access to a
     store, or a downloaded archive, would have it."""
     save_weights(create_model(MODEL), tmp / "real.safetensors")
-    built = build_archive(MODEL, tmp / "build", ArchiveOptions(weights={MODEL: tmp / "real.safetensors"}))
+    # on eager: the runtime whose worker reads the weights file (an exported artefact carries its own)
+    built = build_archive(MODEL, tmp / "build", ArchiveOptions(weights={MODEL: tmp / "real.safetensors"}, runtime="eager"))
     target = store / f"{name}.mar"
     with zipfile.ZipFile(built) as source, zipfile.ZipFile(target, "w") as out:
         for item in source.infolist():

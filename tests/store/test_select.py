@@ -175,3 +175,25 @@ def test_side_by_side_runs_one_process_per_worker_each_on_its_own_cores(data_fil
         assert entry["side_by_side"] == 2 and set(entry["candidates"]) == {"eager", "onnxruntime"}
         assert len(entry["cores"]) == entry["threads"] == cpu_threads(0, 2)
         assert set(entry["cores"]) <= os.sched_getaffinity(0)
+
+
+def test_a_runtime_slow_to_load_is_not_chosen():
+    records = {"eager": {"agrees": True, "load_s": 0.1, "median_img_s": 10.0},
+               "compile": {"agrees": True, "load_s": 30.0, "median_img_s": 14.0},
+               "onnxruntime": {"agrees": True, "load_s": 0.2, "median_img_s": 12.0}}
+    runtime, reason = choose(records)
+    assert runtime == "onnxruntime"
+    assert reason == ("onnxruntime: 1.20x eager, the fastest of eager, onnxruntime; "
+                      "compile: its worker takes 30 s to load it (at most 10 s)")
+    del records["onnxruntime"]
+    assert choose(records)[0] == "eager"
+
+
+def test_choose_only_applies_the_rule_to_the_figures_in_the_file(data_file):
+    records = {"eager": {"agrees": True, "load_s": 0.1, "median_img_s": 10.0},
+               "compile": {"agrees": True, "load_s": 30.0, "median_img_s": 14.0}}
+    data_file.write_text(json.dumps({"models": {NAME: {"runtime": "compile", "half": False, "reason": "old rule",
+                                                       "candidates": records}}}))
+    assert store_cli(["select", NAME, "--choose-only", "--output", str(data_file)]) == 0
+    entry = json.loads(data_file.read_text())["models"][NAME]
+    assert entry["runtime"] == "eager" and entry["candidates"] == records and "30 s to load" in entry["reason"]

@@ -28,7 +28,7 @@ from zooserve.zoo.runtimes import RUNTIMES_FILE, load_choices, save_choices
 from .build import DEFAULT_STORE, ArchiveOptions, build_archive, wants_rebuild
 from .catalog import is_current, write_catalog
 from .published import weights_mode
-from .select import select, select_side_by_side
+from .select import decision, select, select_side_by_side
 
 log = logging.getLogger("zooserve.store")
 
@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     select.add_argument("--device", default="cpu", help="cpu, or cuda (float16 and the CUDA providers tried too)")
     select.add_argument("--side-by-side", action="store_true",
                         help="measure as many models at once as there are workers, each process on its own cores")
+    select.add_argument("--choose-only", action="store_true",
+                        help="choose again from the figures already in the file, measuring nothing (after a change "
+                        "to the rule)")
     select.add_argument("--output", type=Path, default=RUNTIMES_FILE)
     return parser
 
@@ -99,6 +102,12 @@ def _select(names: list[str], args) -> int:
     threads = cpu_threads(0, args.workers)
     options = {"batch_size": args.batch_size, "rounds": args.rounds, "seconds": args.seconds,
                "device": torch.device(args.device), "runtimes": tuple(args.runtimes.split(","))}
+    if args.choose_only:
+        for name in names:
+            if name in choices:
+                choices[name] |= decision(choices[name]["candidates"])
+        save_choices(choices, args.output)
+        return 0
     if args.side_by_side:
         measured = select_side_by_side(names, args.workers, threads, **options)
     else:

@@ -7,7 +7,8 @@ the test photographs and on random inputs: it agrees when its largest logit diff
 identical top-5 on the photographs). The runtimes that agree are timed at the serving batch size, model
 only, with the threads of a serving worker, in interleaved rounds (every round runs each runtime once, in
 a shuffled order, so a drift of the machine's speed falls on all alike); the fastest by median wins. A
-runtime whose export fails, or that disagrees, is left out with the reason written down.
+runtime whose export fails, that disagrees, or whose worker takes longer than ``MAX_LOAD_S`` to load it is
+left out with the reason written down.
 
 ``--side-by-side`` measures as many models at once as the archives have serving workers, each process
 pinned to its own cores (a worker's threads' worth), as the workers share the machine when serving: each
@@ -54,6 +55,10 @@ PHOTO_SUFFIXES = (".jpg", ".png", ".webp", ".bmp")
 TOLERANCE = 1e-3  # largest |logit difference| allowed, relative to the largest |eager logit|
 TOPK = 5
 RANDOM_INPUTS = 8
+# A runtime whose artefact takes longer to load in a worker (torch.compile's: tens of seconds on one core) is
+# not chosen: every cold start of the model would outlast the gateway's default wait for a load
+# (ZOO_LOAD_WAIT_S) and answer 503, and a restarted worker would be out that long.
+MAX_LOAD_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -153,17 +158,29 @@ def interleaved(calls: dict[str, Callable[[], float]], rounds: int, rng: random.
 
 
 def choose(records: dict[str, dict[str, Any]]) -> tuple[str, str]:
-    """The fastest candidate (by median images/s) of those that agree with eager, and why."""
-    timed = {key: r for key, r in records.items() if r.get("agrees") and "median_img_s" in r}
+    """The fastest candidate (by median images/s) of those that agree with eager and start in time, and why."""
+    timed = {key: r for key, r in records.items() if starts_in_time(key, r) and "median_img_s" in r}
     best = max(timed, key=lambda key: timed[key]["median_img_s"])
-    left_out = [f"{key}: {why_left_out(r)}" for key, r in records.items() if not r.get("agrees")]
+    left_out = [f"{key}: {why_left_out(r)}" for key, r in records.items() if key not in timed]
     speed = timed[best]["median_img_s"] / records["eager"]["median_img_s"]
     reason = (f"{best}: {speed:.2f}x eager, the fastest of {', '.join(sorted(timed))}" if best != "eager"
               else f"eager: the fastest of {', '.join(sorted(timed))}")
     return best, reason + "".join(f"; {why}" for why in left_out)
 
 
+def decision(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The choice as an entry of runtimes.json holds it."""
+    runtime, reason = choose(records)
+    return {"runtime": runtime.removesuffix("+fp16"), "half": runtime.endswith("+fp16"), "reason": reason}
+
+
+def starts_in_time(key: str, record: dict[str, Any]) -> bool:
+    return bool(record.get("agrees")) and (key == "eager" or record.get("load_s", 0) <= MAX_LOAD_S)
+
+
 def why_left_out(record: dict[str, Any]) -> str:
+    if record.get("agrees"):
+        return f"its worker takes {record['load_s']:g} s to load it (at most {MAX_LOAD_S:g} s)"
     if "error" in record:
         return f"failed ({record['error'][:120]})"
     return (f"disagrees with eager (max |diff| {record['max_abs_diff']:.2g} against {TOLERANCE:g} x "
@@ -187,14 +204,13 @@ def select(name: str, batch_size: int, threads: int, rounds: int = 3, seconds: f
         calls = {key: (lambda r=runtime: throughput(r, batch.to(r.input_dtype), seconds)) for key, runtime in loaded.items()}
         for key, samples in interleaved(calls, rounds, random.Random(seed)).items():
             records[key] |= {"img_s": [round(s, 2) for s in samples], "median_img_s": round(statistics.median(samples), 2)}
-    runtime, reason = choose(records)
     machine = describe_machine()
-    return {"runtime": runtime.removesuffix("+fp16"), "half": runtime.endswith("+fp16"), "reason": reason,
-            "measured": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
-            "machine": f"{machine['cpu']}, {machine['cores']} cores" + (f", {machine['gpu']}" if device.type == "cuda" else ""),
-            "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-            "device": device.type, "batch_size": batch_size, "threads": threads, "rounds": rounds,
-            "seconds_per_round": seconds, "candidates": records}
+    return decision(records) | {
+        "measured": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
+        "machine": f"{machine['cpu']}, {machine['cores']} cores" + (f", {machine['gpu']}" if device.type == "cuda" else ""),
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "device": device.type, "batch_size": batch_size, "threads": threads, "rounds": rounds,
+        "seconds_per_round": seconds, "candidates": records}
 
 
 def try_candidates(wanted: list[Candidate], build, workdir: Path, inputs: torch.Tensor, photos: int,
