@@ -44,8 +44,9 @@ def archive_facts(path: Path) -> snapshot.Archive | None:
 
 def _entry(row: dict, archive: snapshot.Archive | None) -> snapshot.Entry:
     workers = archive.workers if archive is not None else WORKERS
+    runtime = archive.runtime if archive is not None else row["runtime"]
     return snapshot.Entry.model_validate(row | {
-        "memory_bytes": snapshot.estimated_bytes(row["params"], workers), "archive": archive,
+        "memory_bytes": snapshot.estimated_bytes(row["params"], workers, runtime), "archive": archive,
     })
 
 
