@@ -18,6 +18,7 @@ from zooserve.handler.runtimes.openvino import OpenVino
 from zooserve.store.__main__ import main as store_cli
 from zooserve.handler.service import cpu_threads
 from zooserve.store.build import ArchiveOptions, build_archive
+import zooserve.store.select as selection
 from zooserve.store.select import TOLERANCE, candidates, choose, compare, interleaved, select
 from zooserve.zoo.catalog import catalog_entry
 
@@ -63,6 +64,32 @@ def test_a_failed_export_stays_out_and_eager_remains(monkeypatch):
     for key in ("onnxruntime", "openvino"):
         assert entry["candidates"][key] == {"error": "RuntimeError: export forced to fail by the test", "agrees": False}
         assert f"{key}: failed (RuntimeError: export forced to fail" in entry["reason"]
+
+
+def test_a_model_too_large_to_hold_every_runtime_loads_each_afresh_for_every_round(monkeypatch):
+    loads = []
+    load_runtime = selection.load_runtime
+
+    def counted(runtime, *args, **kwargs):
+        loads.append(runtime)
+        return load_runtime(runtime, *args, **kwargs)
+
+    monkeypatch.setattr(selection, "fits_at_once", lambda name, runtimes: False)
+    monkeypatch.setattr(selection, "load_runtime", counted)
+    monkeypatch.setattr(selection, "MAX_LOAD_S", float("inf"))  # however busy the machine, both are timed
+    entry = select(NAME, batch_size=4, threads=1, rounds=2, seconds=0.1, runtimes=("onnxruntime", "openvino"))
+    assert entry["loaded_at_once"] is False
+    # once for the check, then once per round
+    assert sorted(loads) == ["eager"] * 3 + ["onnxruntime"] * 3 + ["openvino"] * 3
+    assert all(len(record["img_s"]) == 2 for record in entry["candidates"].values())
+    assert entry["runtime"] in entry["candidates"]
+
+    loads.clear()  # a runtime that cannot start in time is checked, never timed
+    monkeypatch.setattr(selection, "MAX_LOAD_S", 0.0)
+    entry = select(NAME, batch_size=4, threads=1, rounds=2, seconds=0.1, runtimes=("onnxruntime",))
+    assert sorted(loads) == ["eager"] * 3 + ["onnxruntime"]
+    assert entry["runtime"] == "eager" and "img_s" not in entry["candidates"]["onnxruntime"]
+    assert entry["candidates"]["onnxruntime"]["not_timed"] and "s to load it" in entry["reason"]
 
 
 def test_agreement_rule():

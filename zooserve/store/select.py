@@ -8,7 +8,9 @@ identical top-5 on the photographs). The runtimes that agree are timed at the se
 only, with the threads of a serving worker, in interleaved rounds (every round runs each runtime once, in
 a shuffled order, so a drift of the machine's speed falls on all alike); the fastest by median wins. A
 runtime whose export fails, that disagrees, or whose worker takes longer than ``MAX_LOAD_S`` to load it is
-left out with the reason written down.
+left out with the reason written down. A model whose runtimes would not all fit in memory at once
+(``fits_at_once``) keeps none loaded: each is loaded afresh from its artefact for every round, and one
+that cannot start in time is not timed at all (the entry's ``loaded_at_once`` says which way it ran).
 
 ``--side-by-side`` measures as many models at once as the archives have serving workers, each process
 pinned to its own cores (a worker's threads' worth), as the workers share the machine when serving: each
@@ -21,6 +23,7 @@ so a build exports only the chosen runtime's artefact and measures nothing.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import random
@@ -33,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import psutil
 import torch
 
 from zooserve.handler.decode import decode
@@ -59,6 +63,9 @@ RANDOM_INPUTS = 8
 # not chosen: every cold start of the model would outlast the gateway's default wait for a load
 # (ZOO_LOAD_WAIT_S) and answer 503, and a restarted worker would be out that long.
 MAX_LOAD_S = 10.0
+# Memory a loaded runtime holds per parameter, with room for its working memory: the float32 weights and as
+# much again (an ONNX Runtime session or an OpenVINO compiled model keeps its own copy while loading)
+LOADED_BYTES_PER_PARAMETER = 8
 
 
 @dataclass(frozen=True)
@@ -199,9 +206,10 @@ def select(name: str, batch_size: int, threads: int, rounds: int = 3, seconds: f
     wanted = [c for c in candidates(device) if c.runtime in {"eager", *runtimes}]
     with tempfile.TemporaryDirectory(prefix=f"zoo-select-{name}-") as tmp:
         build = lambda: create_model(name, seed=seed)  # noqa: E731 - a fresh model for every export
-        records, loaded = try_candidates(wanted, build, Path(tmp), inputs, photos, options, batch_size)
+        at_once = fits_at_once(name, len(wanted))
+        records, loaders = try_candidates(wanted, build, Path(tmp), inputs, photos, options, batch_size, at_once)
         batch = inputs[:batch_size].to(device)
-        calls = {key: (lambda r=runtime: throughput(r, batch.to(r.input_dtype), seconds)) for key, runtime in loaded.items()}
+        calls = {key: (lambda load=load: timed(load, batch, seconds)) for key, load in loaders.items()}
         for key, samples in interleaved(calls, rounds, random.Random(seed)).items():
             records[key] |= {"img_s": [round(s, 2) for s in samples], "median_img_s": round(statistics.median(samples), 2)}
     machine = describe_machine()
@@ -210,13 +218,35 @@ def select(name: str, batch_size: int, threads: int, rounds: int = 3, seconds: f
         "machine": f"{machine['cpu']}, {machine['cores']} cores" + (f", {machine['gpu']}" if device.type == "cuda" else ""),
         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "device": device.type, "batch_size": batch_size, "threads": threads, "rounds": rounds,
-        "seconds_per_round": seconds, "candidates": records}
+        "seconds_per_round": seconds, "loaded_at_once": at_once, "candidates": records}
+
+
+def fits_at_once(name: str, runtimes: int) -> bool:
+    """Whether all the model's runtimes can stay loaded through the timing rounds in half the memory free
+    now (the other half is a neighbour's, measured side by side). amoebanet_a_n6_f448's four runtimes of
+    468M parameters could not: its selection was killed for memory."""
+    needed = catalog_entry(name)["params"] * LOADED_BYTES_PER_PARAMETER * runtimes
+    return needed <= psutil.virtual_memory().available / 2
+
+
+def timed(load: Callable[[], Runtime], batch: torch.Tensor, seconds: float) -> float:
+    """``throughput`` of the runtime ``load`` gives, which is released afterwards unless something else holds it."""
+    runtime = load()
+    try:
+        return throughput(runtime, batch.to(runtime.input_dtype), seconds)
+    finally:
+        del runtime
+        gc.collect()
 
 
 def try_candidates(wanted: list[Candidate], build, workdir: Path, inputs: torch.Tensor, photos: int,
-            options: RuntimeOptions, batch_size: int) -> tuple[dict[str, dict], dict[str, Runtime]]:
-    """Every candidate's record, and the loaded runtimes of those that agree with eager (tried first)."""
-    records, loaded, reference = {}, {}, None
+                   options: RuntimeOptions, batch_size: int,
+                   at_once: bool = True) -> tuple[dict[str, dict], dict[str, Callable[[], Runtime]]]:
+    """Every candidate's record (eager tried first), and a loader for each that agrees with eager and can be
+    timed: with ``at_once``, the runtime loaded by the check, kept; without, a fresh load from its artefact
+    for every round (the check's is released), and only for the runtimes that start in time (a slow one
+    cannot be chosen: loading it for every round would only add to the selection's time)."""
+    records, loaders, reference = {}, {}, None
     for candidate in wanted:
         directory = workdir / candidate.key
         directory.mkdir()
@@ -226,9 +256,16 @@ def try_candidates(wanted: list[Candidate], build, workdir: Path, inputs: torch.
                 raise RuntimeError(f"the model does not run in eager PyTorch: {record['error']}")
             reference = logits
         records[candidate.key] = record
-        if record["agrees"]:
-            loaded[candidate.key] = runtime
-    return records, loaded
+        if at_once and record["agrees"]:
+            loaders[candidate.key] = lambda kept=runtime: kept
+        elif starts_in_time(candidate.key, record):
+            loaders[candidate.key] = (lambda c=candidate, d=directory: load_runtime(
+                c.runtime, ModelSource(d, build), replace(options, half=c.half)))
+        elif record["agrees"]:
+            record["not_timed"] = "it cannot be chosen, and its runtimes are loaded afresh for each round"
+        del runtime
+        gc.collect()
+    return records, loaders
 
 
 def select_side_by_side(names: list[str], processes: int, threads: int, **options) -> Iterator[tuple[str, dict]]:
