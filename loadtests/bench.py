@@ -22,7 +22,8 @@ import os
 import signal
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,13 +37,14 @@ from zooserve.torchserve import TorchServeKeys, TorchServePorts
 from zooserve.zoo import list_models
 from zooserve.zoo.runtimes import chosen_runtime
 
+from .cpu import accounted
 from .limit import BATCHES, limit
 from .litserve_peer import start_litserve
 from .overhead import Paths
 from .overhead import measure as overhead
 from .peers import STEPS, compare
 from .report import write_docs
-from .runner import STEPPING, run_locust, saturate, start_stack, wait_http
+from .runner import STEPPING, LoadResult, run_locust, saturate, start_stack, wait_http
 from .stock import build_stock_archive, register_stock, stock_configs, stock_server, stock_supported, unregister_stock
 from .summary import summarize
 
@@ -95,7 +97,11 @@ def _warm(url: str, **request) -> None:
 
 class Peers:
     """Stock TorchServe in each configuration (one instance each: threads are a process setting),
-    started once for all the reference networks, and LitServe, started per network."""
+    started once for all the reference networks, and LitServe, started per network.
+
+    Only the system being measured runs: every other peer's process group is stopped (SIGSTOP) for the
+    run. Idle, LitServe's API server and workers poll their queues, which took about 15% of this machine's
+    two cores from whichever system was measured beside them (loadtests/cpu_split.py --idle-peers)."""
 
     def __init__(self, names: list[str], workdir: Path, stack: ExitStack):
         self.workdir, self.configs = workdir, stock_configs(os.cpu_count() or 1)
@@ -105,6 +111,26 @@ class Peers:
         self.names = set(names)
         self.servers = {key: stack.enter_context(stock_server(config, store, workdir / key, STOCK_PORTS[key]))
                         for key, config in self.configs.items()} if names else {}
+        # system -> its process group (each peer is started in its own session)
+        self.groups = {key: server.process.pid for key, server in self.servers.items()}
+
+    @contextmanager
+    def paused(self, running: str = "") -> Iterator[None]:
+        """While inside, every peer but ``running`` (any of ours: all of them) is stopped."""
+        stopped = [group for key, group in self.groups.items() if key != running]
+        for group in stopped:
+            os.killpg(group, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for group in stopped:
+                os.killpg(group, signal.SIGCONT)
+
+    def _alone(self, key: str, run: Callable[[int], LoadResult]) -> Callable[[int], LoadResult]:
+        def run_alone(users: int) -> LoadResult:
+            with self.paused(key):
+                return run(users)
+        return run_alone
 
     def systems(self, name: str, host: str, args, out: Path) -> dict:
         """system -> run(users) for this network (the stock models registered, LitServe started)."""
@@ -120,18 +146,27 @@ class Peers:
             systems[key] = run(server.inference_url, "torchserve", key, token)
         _warm(f"http://127.0.0.1:{LITSERVE_PORT}/predict", files={"image": PHOTO.read_bytes()})
         systems["litserve"] = run(f"http://127.0.0.1:{LITSERVE_PORT}", "litserve", "litserve")
-        return systems
+        return {key: self._alone(key, system) for key, system in systems.items()}
 
-    def compare(self, name: str, host: str, args, out: Path) -> dict:
+    @contextmanager
+    def serving(self, name: str, host: str, args, out: Path) -> Iterator[dict]:
+        """While inside: every peer serves ``name`` (LitServe started, the stock models registered); the
+        systems as ``systems`` gives them."""
         litserve = start_litserve(name, LITSERVE_PORT, self.workdir / f"litserve-{name}.log")
+        self.groups["litserve"] = litserve.pid
         try:
             wait_http(f"http://127.0.0.1:{LITSERVE_PORT}/health", timeout=600)
-            result = compare(self.systems(name, host, args, out), args.rounds, tuple(args.steps))
+            yield self.systems(name, host, args, out)
         finally:
+            del self.groups["litserve"]
             os.killpg(litserve.pid, signal.SIGINT)
             litserve.wait(60)
             for server in self.servers.values():
                 unregister_stock(server, name)
+
+    def compare(self, name: str, host: str, args, out: Path) -> dict:
+        with self.serving(name, host, args, out) as systems:
+            result = compare(systems, args.rounds, tuple(args.steps))
         options = ArchiveOptions()
         ours = (f"{options.workers} workers x {max(1, (os.cpu_count() or 1) // options.workers)} thread(s), batching "
                 f"{options.batch_size} / {options.max_batch_delay_ms} ms, runtime {chosen_runtime(name)}")
@@ -156,8 +191,11 @@ def bench_ours(names: list[str], args, out: Path, workdir: Path) -> dict[str, di
             peers = Peers([n for n in names if n in REFERENCE and stock_supported(n)], workdir, peers_stack)
             for name in tqdm(names, desc="our stack", unit="model"):
                 load_through_gateway(host, name)  # before anything is timed
-                results[name] = (_against_peers(name, host, token, peers, args, out) if name in peers.names
-                                 else _alone(name, host, args, out, min_users))
+                if name in peers.names:
+                    results[name] = _against_peers(name, (stack.pid, host, token), peers, args, out)
+                else:
+                    with peers.paused():
+                        results[name] = _alone(name, host, args, out, min_users)
         results["overhead"] = [measure_overhead(name, host, token, args.overhead_requests)
                                for name in tqdm(overhead_models(names), desc="gateway overhead", unit="model")]
     finally:
@@ -172,16 +210,24 @@ def _alone(name: str, host: str, args, out: Path, min_users: int) -> dict:
     return {"ours": best.as_dict(), "steps": [s.as_dict() for s in steps]}
 
 
-def _against_peers(name: str, host: str, token: str, peers: Peers, args, out: Path) -> dict:
-    """Our stack and its peers in rounds, then at our best step: straight at TorchServe, gRPC and v2."""
+def _against_peers(name: str, ours: tuple[int, str, str], peers: Peers, args, out: Path) -> dict:
+    """Our stack and its peers in rounds, then at our best step, every peer stopped, each with the CPU
+    every process group spent per answer (loadtests/cpu.py): REST once more, straight at TorchServe,
+    gRPC and v2."""
+    stack_pid, host, token = ours
     comparison = peers.compare(name, host, args, out)
     users = comparison["systems"]["ours"]["best_users"]
-    run = lambda target, protocol, tag, **kw: run_locust(target, name, protocol, users, args.duration,  # noqa: E731
-                                                         out / f"{name}_{tag}", **kw).as_dict()
-    return {"peers": comparison,
-            "direct": run(f"http://127.0.0.1:{PORTS['ts_inference']}", "torchserve", f"direct_u{users}", token=token),
-            "grpc": run(host, "grpc", "grpc", grpc_target=f"127.0.0.1:{PORTS['grpc']}"),
-            "v2": run(host, "v2", "v2")}
+
+    def run(target: str, protocol: str, tag: str, **options) -> dict:
+        return accounted(stack_pid, lambda: run_locust(target, name, protocol, users, args.duration,
+                                                       out / f"{name}_{tag}", **options))
+
+    with peers.paused():
+        return {"peers": comparison, "rest": run(host, "rest", f"rest_alone_u{users}"),
+                "direct": run(f"http://127.0.0.1:{PORTS['ts_inference']}", "torchserve", f"direct_u{users}",
+                              token=token),
+                "grpc": run(host, "grpc", "grpc", grpc_target=f"127.0.0.1:{PORTS['grpc']}"),
+                "v2": run(host, "v2", "v2")}
 
 
 def main(argv: list[str] | None = None) -> int:

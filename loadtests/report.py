@@ -12,6 +12,7 @@ from pathlib import Path
 from zooserve.zoo import model_info
 
 from .runner import STEPPING
+from .targets import cpu_table, ratio_text, targets_table
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -167,13 +168,6 @@ def _peers_rule(summary: dict) -> str:
             "under *Peers* below.")
 
 
-def _ratio(ratio: dict | None) -> str:
-    if not ratio or ratio.get("ratio") is None:
-        return "-"
-    interval = ratio.get("ci95")
-    return f"{ratio['ratio']:.2f}x" + (f" ({interval[0]:.2f}-{interval[1]:.2f})" if interval else "")
-
-
 PEER_NAMES = {"ours": "zooserve (raw photograph)", "ours_form": "zooserve (multipart form)",
               "stock_default": "stock TorchServe, defaults", "stock_best_1w": "stock TorchServe, best (1 worker)",
               "stock_best_2w": "stock TorchServe, best (2 workers)", "litserve": "LitServe 0.2.19"}
@@ -200,7 +194,7 @@ def _peer_tables(ours: dict) -> list[str]:
             best = summary["best"]
             lines.append(f"| {PEER_NAMES.get(system, system)} | {described.get(system, '-')} | {summary['best_users']} | "
                          f"{best['median_rps']:.1f} ({best['min_rps']:.1f}-{best['max_rps']:.1f}) | {best['p50_ms']:.0f} | "
-                         f"{best['failures']} | {_ratio(peers['ratios'].get(system))} |")
+                         f"{best['failures']} | {ratio_text(peers['ratios'].get(system))} |")
         lines.append("")
     return lines
 
@@ -270,10 +264,11 @@ def write_docs(summary: dict, run_dir: Path, docs: Path = DOCS) -> None:
             f"{r['failures']} | {_fmt(r['limit_rps'])} ({r.get('limit_runtime', 'eager')}, "
             f"{r.get('limit_layout', '1 x all')}, {r['limit_batch']}) | {r['ratio_to_limit']:.0%} | "
             f"{_fmt(r.get('direct_rps'))} | {_added(r)} | {_fmt(r.get('stock_rps'))} | {_fmt(r.get('stock_best_rps'))} | "
-            f"{_ratio(r.get('vs_stock_best'))} | {_fmt(r.get('litserve_rps'))} | {_ratio(r.get('vs_litserve'))} | "
+            f"{ratio_text(r.get('vs_stock_best'))} | {_fmt(r.get('litserve_rps'))} | {ratio_text(r.get('vs_litserve'))} | "
             f"{r['loadgen_cpu_share']:.0%} |"
         )
     details = summary.get("details", {})
+    lines += targets_table(rows, details.get("limits", {})) + cpu_table(rows, machine["cores"])
     lines += _peer_tables(details.get("ours", {})) + _limit_tables(details.get("limits", {}), rows)
     lines += _protocol_table(rows) + _overhead_tables(summary.get("overhead", []))
     lines += ["", "## Charts", "", f"![throughput per network against its limit](img/{throughput_png})", "",

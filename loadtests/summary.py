@@ -44,6 +44,10 @@ def summarize(names: list[str], limits: dict, ours: dict, fine_overhead: list[di
             if protocol in details:
                 row[f"{protocol}_rps"], row[f"{protocol}_p50_ms"] = details[protocol]["rps"], details[protocol]["p50_ms"]
         row.setdefault("direct_rps", None)
+        if "rest" in details:  # ours once more after the peers' rounds, every peer stopped
+            row["rps_alone"] = details["rest"]["rps"]
+        row["cpu_ms_per_answer"] = {path: details[path]["cpu_ms_per_answer"] for path in ("rest", "direct")
+                                    if "cpu_ms_per_answer" in details.get(path, {})}
         if "peers" in details:
             row |= _peer_columns(details["peers"])
         fine = next((o for o in fine_overhead if o["model"] == name), None)

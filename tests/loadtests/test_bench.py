@@ -54,6 +54,10 @@ def test_short_bench_writes_a_complete_summary(tmp_path):
     assert rows["resnet18"]["direct_rps"] > 0 and rows["resnet8_digits"]["direct_rps"] is None
     assert any(path.name.endswith("_stats.csv") for path in run.iterdir()), "locust CSVs are kept"
     assert rows["resnet18"]["v2_rps"] > 0 and rows["resnet18"]["grpc_rps"] > 0
+    # where the CPU went, ours through the gateway and TorchServe alone
+    cpu = rows["resnet18"]["cpu_ms_per_answer"]
+    assert set(cpu) == {"rest", "direct"} and rows["resnet18"]["rps_alone"] > 0
+    assert cpu["rest"]["torchserve workers"] > 0 and cpu["rest"]["gateway"] > cpu["direct"]["gateway"]
     # the fine gateway overhead: a tiny network and the reference one, every path answered
     overhead = {entry["model"]: entry for entry in summary["overhead"]}
     assert set(overhead) == {"resnet8_digits", "resnet18"}
@@ -72,6 +76,7 @@ def test_short_bench_writes_a_complete_summary(tmp_path):
     write_docs(summary, run, page)
     text = page.read_text()
     assert "## Peers" in text and "LitServe 0.2.19" in text and "## The limit's configurations" in text
+    assert "## Where the CPU goes" in text and "## Targets" in text and "| `resnet18` | of limit >= 0.85 |" in text
 
 
 def test_pareto_front():
