@@ -85,11 +85,12 @@ def test_a_model_too_large_to_hold_every_runtime_loads_each_afresh_for_every_rou
     assert entry["runtime"] in entry["candidates"]
 
     loads.clear()  # a runtime that cannot start in time is checked, never timed
-    monkeypatch.setattr(selection, "MAX_LOAD_S", 0.0)
+    monkeypatch.setattr(selection, "starts_in_time", lambda key, record, eager_load_s: key == "eager")
     entry = select(NAME, batch_size=4, threads=1, rounds=2, seconds=0.1, runtimes=("onnxruntime",))
     assert sorted(loads) == ["eager"] * 3 + ["onnxruntime"]
     assert entry["runtime"] == "eager" and "img_s" not in entry["candidates"]["onnxruntime"]
     assert entry["candidates"]["onnxruntime"]["not_timed"] and "s to load it" in entry["reason"]
+    assert entry["runtime"] == "eager"
 
 
 def test_agreement_rule():
@@ -211,8 +212,13 @@ def test_a_runtime_slow_to_load_is_not_chosen():
     runtime, reason = choose(records)
     assert runtime == "onnxruntime"
     assert reason == ("onnxruntime: 1.20x eager, the fastest of eager, onnxruntime; "
-                      "compile: its worker takes 30 s to load it (at most 10 s)")
+                      "compile: its worker takes 30 s to load it (at most 10 s, or eager's 0.1 s)")
     del records["onnxruntime"]
+    assert choose(records)[0] == "eager"
+    # a network whose eager worker itself takes long to start (its first batch): no later than eager is no worse
+    records["eager"]["load_s"] = 35.0
+    assert choose(records)[0] == "compile"
+    records["eager"]["load_s"] = 25.0
     assert choose(records)[0] == "eager"
 
 
