@@ -163,9 +163,18 @@ def _peers_rule(summary: dict) -> str:
         return ("- **stock**: TorchServe 0.12 with its built-in `image_classifier` handler on the same weights and "
                 "load, at its default settings (default workers) and with one worker (`best`).")
     return (f"- **peers** (reference networks): our stack, stock TorchServe and LitServe through the same steps of "
-            f"users, interleaved in {summary['rounds']} rounds (loadtests/peers.py); each system's best step by "
-            "median; *vs* is ours over the peer per round, geometric mean with its 95% interval. What each ran is "
-            "under *Peers* below.")
+            f"users, interleaved in {summary['rounds']} rounds (loadtests/peers.py){_paused(summary)}; each "
+            "system's best step by median; *vs* is ours over the peer per round, geometric mean with its 95% "
+            "interval. What each ran is under *Peers* below.")
+
+
+def _paused(summary: dict) -> str:
+    """Runs that account CPU per answer also stop the idle peers (loadtests/bench.py ``Peers.paused``)."""
+    rows = summary.get("models", [])
+    if any(row.get("cpu_ms_per_answer") for row in rows):
+        return ", every other system stopped (SIGSTOP) while one is measured"
+    return (", the other systems left running idle (LitServe's idle polling took about 15% of the cores "
+            "from whichever system was measured)")
 
 
 PEER_NAMES = {"ours": "zooserve (raw photograph)", "ours_form": "zooserve (multipart form)",
