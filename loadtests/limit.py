@@ -43,7 +43,8 @@ def agreeing_runtimes(name: str, workdir: Path, runtimes: tuple[str, ...]) -> tu
     build = lambda: create_model(name)  # noqa: E731
     records, loaded = try_candidates(wanted, build, workdir, inputs, photos,
                                      RuntimeOptions(threads=torch.get_num_threads()), batch_size=4)
-    left_out = {key: why_left_out(record) for key, record in records.items() if key not in loaded}
+    eager_load_s = records["eager"].get("load_s", 0.0)
+    left_out = {key: why_left_out(record, eager_load_s) for key, record in records.items() if key not in loaded}
     return {key: workdir / key for key in loaded}, left_out
 
 
