@@ -44,6 +44,8 @@ def summarize(names: list[str], limits: dict, ours: dict, fine_overhead: list[di
             if protocol in details:
                 row[f"{protocol}_rps"], row[f"{protocol}_p50_ms"] = details[protocol]["rps"], details[protocol]["p50_ms"]
         row.setdefault("direct_rps", None)
+        if "limit_again" in details:  # the limit's best configuration timed again after our runs
+            row["limit_again_rps"] = details["limit_again"]["median"]
         if "rest" in details:  # ours once more after the peers' rounds, every peer stopped
             row["rps_alone"] = details["rest"]["rps"]
         row["cpu_ms_per_answer"] = {path: details[path]["cpu_ms_per_answer"] for path in ("rest", "direct")

@@ -32,6 +32,10 @@ def test_each_target_has_a_verdict_and_its_measured_factors():
     assert "missed by 6%" in lines["of limit >= 0.85"]  # 0.80 against 0.85
     # TorchServe alone kept 46.8 / 52 of the limit, the gateway 41.6 / 46.8 of that
     assert "TorchServe alone 0.90 of the limit x through the gateway 0.89" in lines["of limit >= 0.85"]
+    again = {line.split(" | ")[1]: line for line in targets_table([ROW | {"limit_again_rps": 46.0}], LIMITS)
+             if line.startswith("| `resnet50`")}
+    assert "timed again after our runs: 46.0 img/s against 52.0 in the sweep (served: 0.90 of it)" in again[
+        "of limit >= 0.85"]
     # runtime gain 52 / 38 = 1.37; stock keeps 28.5 / 38 = 0.75: at the limit, 1.37 / 0.75 = 1.82x at most
     stock = lines["vs stock best >= 2.5x"]
     assert "1.46x (1.40-1.50)" in stock and "missed by 42%" in stock and "ceiling at the limit 1.82x" in stock
