@@ -33,18 +33,21 @@ MiB = 1024 * 1024
 # measured: the worker of squeezenet1_0 (1.2M parameters) holds ~780 MB, resnet18's (11.7M) ~830 MB
 WORKER_BASE_BYTES = 800 * MiB
 BYTES_PER_PARAMETER = 8  # float32 weights, and as much again while building the model and running it
-# A worker on an exported runtime holds more (measured, loadtests/results/20261207T1315Z-profile: resnet152 on
-# ONNX Runtime 1404 MiB against 1259 estimated as eager, squeezenet1_0 on OpenVINO 837 against 810): the
-# runtime's library beside torch, and its own copy of the weights, some of them repacked for its kernels.
-EXPORTED_WORKER_BASE_BYTES = 850 * MiB
-EXPORTED_BYTES_PER_PARAMETER = 10
+# A worker on an exported runtime holds more (docs/serving-profile.json, every entry on its measured runtime):
+# the runtime's library beside torch, its own copy of the weights, some of them repacked for its kernels, and
+# an arena for the activations that grows with the network's work per image (the NAS networks at 331x331 and
+# hier_evolved were 3-11% over an estimate without it).
+EXPORTED_WORKER_BASE_BYTES = 1050 * MiB
+EXPORTED_BYTES_PER_PARAMETER = 8
+EXPORTED_BYTES_PER_MAC = 6 * MiB / 1e9  # 6 MiB per GMAC of one image
 EXPORTED_RUNTIMES = frozenset({"onnxruntime", "openvino"})
 
 
-def estimated_bytes(params: int, workers: int, runtime: str = "eager") -> int:
+def estimated_bytes(params: int, workers: int, runtime: str = "eager", macs: int = 0) -> int:
     """Every worker of a model holds its own interpreter, torch and copy of the weights."""
     if runtime in EXPORTED_RUNTIMES:
-        return workers * (EXPORTED_WORKER_BASE_BYTES + EXPORTED_BYTES_PER_PARAMETER * params)
+        return workers * round(EXPORTED_WORKER_BASE_BYTES + EXPORTED_BYTES_PER_PARAMETER * params
+                               + EXPORTED_BYTES_PER_MAC * macs)
     return workers * (WORKER_BASE_BYTES + BYTES_PER_PARAMETER * params)
 
 

@@ -11,14 +11,14 @@ from zooserve import snapshot
 from zooserve.store.build import ROOT
 from zooserve.zoo.catalog import catalog_entry
 
-PROFILE = ROOT / "loadtests" / "results" / "20261207T1315Z-profile" / "serving-profile.json"
+PROFILE = ROOT / "docs" / "serving-profile.json"  # every entry, each on its measured runtime
 ROWS = json.loads(PROFILE.read_text())["rows"]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row["name"] for row in ROWS])
 def test_the_estimate_covers_the_measured_worker(row):
-    params = catalog_entry(row["name"])["params"]
-    estimate = snapshot.estimated_bytes(params, 1, row["runtime"])
+    entry = catalog_entry(row["name"])
+    estimate = snapshot.estimated_bytes(entry["params"], 1, row["runtime"], entry["macs"])
     measured = row["rss_mib"] * snapshot.MiB
     assert measured <= estimate <= 1.5 * measured, (row, estimate / snapshot.MiB)
 
