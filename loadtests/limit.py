@@ -26,7 +26,7 @@ import torch
 from zooserve.handler.decode import decode
 from zooserve.handler.preprocess import Preprocessor
 from zooserve.handler.runtimes import RUNTIME_NAMES, ModelSource, RuntimeOptions, load_runtime
-from zooserve.store.select import Candidate, check_inputs, interleaved, try_candidates, why_left_out
+from zooserve.store.select import Candidate, check_inputs, interleaved, reasons_left_out, try_candidates
 from zooserve.zoo import create_model, model_info
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,9 +43,7 @@ def agreeing_runtimes(name: str, workdir: Path, runtimes: tuple[str, ...]) -> tu
     build = lambda: create_model(name)  # noqa: E731
     records, loaded = try_candidates(wanted, build, workdir, inputs, photos,
                                      RuntimeOptions(threads=torch.get_num_threads()), batch_size=4)
-    eager_load_s = records["eager"].get("load_s", 0.0)
-    left_out = {key: why_left_out(record, eager_load_s) for key, record in records.items() if key not in loaded}
-    return {key: workdir / key for key in loaded}, left_out
+    return {key: workdir / key for key in loaded}, reasons_left_out(records, loaded)
 
 
 def _serve_configurations(name: str, folders: dict[str, Path], threads: int, commands, results, start) -> None:

@@ -43,7 +43,7 @@ EXPORTED_BYTES_PER_MAC = 6 * MiB / 1e9  # 6 MiB per GMAC of one image
 EXPORTED_RUNTIMES = frozenset({"onnxruntime", "openvino"})
 
 
-def estimated_bytes(params: int, workers: int, runtime: str = "eager", macs: int = 0) -> int:
+def estimated_bytes(params: int, workers: int, runtime: str = "eager", *, macs: int) -> int:
     """Every worker of a model holds its own interpreter, torch and copy of the weights."""
     if runtime in EXPORTED_RUNTIMES:
         return workers * round(EXPORTED_WORKER_BASE_BYTES + EXPORTED_BYTES_PER_PARAMETER * params

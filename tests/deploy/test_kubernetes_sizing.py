@@ -12,6 +12,8 @@ import re
 
 import pytest
 
+from zooserve.snapshot import EXPORTED_RUNTIMES
+
 from .conftest import OVERLAYS, ROOT
 from .test_kubernetes import GROUPS, component, named, of_kind, pod_templates
 
@@ -56,9 +58,9 @@ def runtimes() -> dict[str, str]:
 WORKER_MIB = table_column("docs/serving-profile.md", r"^\| `(\w+)` \| [\d.]+ \| (\d+) \|")
 PARAMS_M = parameters_m()
 RUNTIMES = runtimes()
-# an ONNX file or an OpenVINO IR holds the float32 weights again, beside the weights file the archive also
-# carries (a worker on a device the runtime does not run on, an OpenVINO archive on CUDA, serves eager from it)
-EXPORTED = ("onnxruntime", "openvino")
+# an ONNX file or an OpenVINO IR (EXPORTED_RUNTIMES) holds the float32 weights again, beside the weights file
+# the archive also carries (a worker on a device the runtime does not run on, an OpenVINO archive on CUDA,
+# serves eager from it)
 
 
 def group_models(docs: list[dict], group: str) -> list[str]:
@@ -97,7 +99,7 @@ def test_temp_directory_holds_the_float32_weights(overlays, group):
     """TorchServe unpacks every archive into /tmp: with real weights that is 4 bytes per parameter, twice
     for a model served on an exported runtime (its artefact, and the weights file)."""
     docs = overlays["gpu"]
-    copies = {m: 2 if RUNTIMES[m] in EXPORTED else 1 for m in group_models(docs, group)}
+    copies = {m: 2 if RUNTIMES[m] in EXPORTED_RUNTIMES else 1 for m in group_models(docs, group)}
     weights = sum(PARAMS_M[m] * n for m, n in copies.items()) * 1e6 * 4
     pod, torchserve = torchserve_pod(docs, group)
     (tmp,) = [m for m in torchserve["volumeMounts"] if m["mountPath"] == "/tmp"]

@@ -86,7 +86,7 @@ def test_build_writes_the_catalog_snapshot_beside_the_archives(tmp_path, capsys)
     assert entries["squeezenet1_0"].archive.workers == 1 and entries["vgg19"].archive is None
     squeezenet = entries["squeezenet1_0"]
     assert squeezenet.memory_bytes == snapshot.estimated_bytes(squeezenet.params, 1, squeezenet.archive.runtime,
-                                                               squeezenet.macs)
+                                                               macs=squeezenet.macs)
     assert written.labels["imagenet-1k"] == list(class_names("imagenet-1k"))
     assert entries["resnet18"].row()["preprocess"]["input_size"] == [3, 224, 224]
     assert store_cli(["build", "resnet18", "--if-missing", "--store", str(tmp_path)]) == 0

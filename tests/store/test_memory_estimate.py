@@ -18,7 +18,7 @@ ROWS = json.loads(PROFILE.read_text())["rows"]
 @pytest.mark.parametrize("row", ROWS, ids=[row["name"] for row in ROWS])
 def test_the_estimate_covers_the_measured_worker(row):
     entry = catalog_entry(row["name"])
-    estimate = snapshot.estimated_bytes(entry["params"], 1, row["runtime"], entry["macs"])
+    estimate = snapshot.estimated_bytes(entry["params"], 1, row["runtime"], macs=entry["macs"])
     measured = row["rss_mib"] * snapshot.MiB
     assert measured <= estimate <= 1.5 * measured, (row, estimate / snapshot.MiB)
 

@@ -46,7 +46,7 @@ def _entry(row: dict, archive: snapshot.Archive | None) -> snapshot.Entry:
     workers = archive.workers if archive is not None else WORKERS
     runtime = archive.runtime if archive is not None else row["runtime"]
     return snapshot.Entry.model_validate(row | {
-        "memory_bytes": snapshot.estimated_bytes(row["params"], workers, runtime, row["macs"]), "archive": archive,
+        "memory_bytes": snapshot.estimated_bytes(row["params"], workers, runtime, macs=row["macs"]), "archive": archive,
     })
 
 

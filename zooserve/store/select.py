@@ -132,7 +132,7 @@ def trial(candidate: Candidate, build: Callable[[], torch.nn.Module], directory:
         record["export_s"] = round(time.perf_counter() - started, 2)
         record["artefact_mib"] = round(sum(f.stat().st_size for f in files) / 2**20, 1)
         started = time.perf_counter()
-        runtime = load_runtime(candidate.runtime, ModelSource(directory, build), replace(options, half=candidate.half))
+        runtime = load_candidate(candidate, directory, build, options)
         runtime.warm_up(inputs[:batch_size].to(options.device, runtime.input_dtype))
         record["load_s"] = round(time.perf_counter() - started, 2)
         logits = run_batches(runtime, inputs, batch_size, options.device)
@@ -141,6 +141,11 @@ def trial(candidate: Candidate, build: Callable[[], torch.nn.Module], directory:
     if reference is None:
         return record | {"agrees": True}, runtime, logits
     return record | compare(reference, logits, photos, candidate.half), runtime, logits
+
+
+def load_candidate(candidate: Candidate, directory: Path, build, options: RuntimeOptions) -> Runtime:
+    """The candidate's artefact exported into ``directory``, loaded as a worker loads it."""
+    return load_runtime(candidate.runtime, ModelSource(directory, build), replace(options, half=candidate.half))
 
 
 def throughput(runtime: Runtime, batch: torch.Tensor, seconds: float) -> float:
@@ -171,7 +176,7 @@ def choose(records: dict[str, dict[str, Any]]) -> tuple[str, str]:
     eager_load_s = records["eager"].get("load_s", 0.0)
     timed = {key: r for key, r in records.items() if starts_in_time(key, r, eager_load_s) and "median_img_s" in r}
     best = max(timed, key=lambda key: timed[key]["median_img_s"])
-    left_out = [f"{key}: {why_left_out(r, eager_load_s)}" for key, r in records.items() if key not in timed]
+    left_out = [f"{key}: {why}" for key, why in reasons_left_out(records, timed).items()]
     speed = timed[best]["median_img_s"] / records["eager"]["median_img_s"]
     reason = (f"{best}: {speed:.2f}x eager, the fastest of {', '.join(sorted(timed))}" if best != "eager"
               else f"eager: the fastest of {', '.join(sorted(timed))}")
@@ -188,6 +193,12 @@ def starts_in_time(key: str, record: dict[str, Any], eager_load_s: float) -> boo
     """Agrees with eager, and loads within MAX_LOAD_S or no slower than eager."""
     allowed = max(MAX_LOAD_S, eager_load_s)
     return bool(record.get("agrees")) and (key == "eager" or record.get("load_s", 0) <= allowed)
+
+
+def reasons_left_out(records: dict[str, dict[str, Any]], kept) -> dict[str, str]:
+    """Why each candidate not in ``kept`` is out."""
+    eager_load_s = records["eager"].get("load_s", 0.0)
+    return {key: why_left_out(record, eager_load_s) for key, record in records.items() if key not in kept}
 
 
 def why_left_out(record: dict[str, Any], eager_load_s: float) -> str:
@@ -265,8 +276,7 @@ def try_candidates(wanted: list[Candidate], build, workdir: Path, inputs: torch.
         if at_once and record["agrees"]:
             loaders[candidate.key] = lambda kept=runtime: kept
         elif starts_in_time(candidate.key, record, records["eager"].get("load_s", 0.0)):
-            loaders[candidate.key] = (lambda c=candidate, d=directory: load_runtime(
-                c.runtime, ModelSource(d, build), replace(options, half=c.half)))
+            loaders[candidate.key] = lambda c=candidate, d=directory: load_candidate(c, d, build, options)
         elif record["agrees"]:
             record["not_timed"] = "it cannot be chosen, and its runtimes are loaded afresh for each round"
         del runtime
